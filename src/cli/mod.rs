@@ -1,0 +1,129 @@
+//! Command-line definitions and dispatch. Each command lives in its own file
+//! and only calls library code; this file maps outcomes to exit codes.
+//!
+//! Exit codes: 0 success, 1 the operation failed or found changes (per
+//! command), 2 invalid input (nothing was written).
+
+mod graph;
+mod render;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::pipeline::{self, Invalid};
+
+/// Exit code for invalid input.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code for a failed operation.
+pub const EXIT_FAILED: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "distro",
+    version,
+    about = "Build a Kubernetes platform from versioned packages and keep a cluster reconciled to it",
+    after_help = "Examples:\n  distro render --out rendered/     one file per release plus index.json\n  distro graph -o svg > graph.svg   picture of the release DAG\n  distro validate --locked          CI check: valid input, lock up to date\n\nExit codes: 0 ok, 1 failed, 2 invalid input."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, clap::Args)]
+pub struct Global {
+    /// The platform file; packages/ and bundles/ are read next to it.
+    #[arg(short = 'p', long, global = true, default_value = "platform.yaml", value_name = "FILE")]
+    pub platform: PathBuf,
+    /// Refuse to run when distro.lock is missing or out of date, instead of
+    /// rewriting it.
+    #[arg(long, global = true)]
+    pub locked: bool,
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Global {
+    fn options(&self) -> pipeline::Options {
+        pipeline::Options {
+            platform: self.platform.clone(),
+            locked: self.locked,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render the platform: every release's manifests, in apply order.
+    #[command(after_help = "Examples:\n  distro render                    all manifests as one YAML stream on stdout\n  distro render --out rendered/    rendered/<release>.yaml and rendered/index.json\n  distro render -p staging/platform.yaml --locked\n\nExit codes: 0 ok, 2 invalid input (nothing written).")]
+    Render(render::Args),
+    /// Show the release dependency graph.
+    #[command(after_help = "Examples:\n  distro graph                     levels of releases that install in parallel\n  distro graph -o json | jq .order\n  distro graph -o dot | dot -Tpng > graph.png\n  distro graph -o svg > graph.svg  no Graphviz needed\n  distro graph -o mermaid          paste into Markdown\n\nExit codes: 0 ok, 2 invalid input.")]
+    Graph(graph::Args),
+    /// Check everything render checks, print nothing on success.
+    #[command(after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n\nExit codes: 0 valid, 2 invalid input.")]
+    Validate(validate::Args),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = match &cli.command {
+        Command::Render(args) => render::run(&cli.global, args),
+        Command::Graph(args) => graph::run(&cli.global, args),
+        Command::Validate(args) => validate::run(&cli.global, args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => report(&e),
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Prints an error chain once and picks the exit code: invalid input is 2,
+/// anything else 1.
+fn report(error: &anyhow::Error) -> ExitCode {
+    if let Some(Invalid(problems)) = error.downcast_ref::<Invalid>() {
+        for p in problems {
+            eprintln!("error: {p}");
+        }
+        eprintln!("{} problem(s) found; nothing was written", problems.len());
+        return ExitCode::from(EXIT_INVALID);
+    }
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// Writes to stdout; a closed pipe (`distro render | head`) is not an error.
+fn print(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,14 @@
+//! `distro validate`.
+
+use std::process::ExitCode;
+
+use super::Global;
+use crate::pipeline;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(global: &Global, _args: &Args) -> anyhow::Result<ExitCode> {
+    pipeline::render(&global.options())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,93 @@
+//! Errors found while reading and validating the distribution's input files.
+
+use crate::yaml::YamlError;
+
+/// One problem in the input. A run collects all of them before giving up.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A file is not valid YAML, or does not have the expected shape.
+    #[error("{file}{}: {}", at(error.line, error.column), error.message)]
+    Yaml { file: String, error: YamlError },
+    /// A file parsed but what it says is wrong.
+    #[error("{file}{}: {message}", at(*line, None))]
+    File {
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A release cannot be resolved: unknown package or dependency, no
+    /// matching version, bad values file, schema violation.
+    #[error("{file}{}: release {release}: {message}", at(*line, None))]
+    Release {
+        release: String,
+        file: String,
+        line: Option<usize>,
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn file(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::File {
+            file: file.into(),
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// `:line[:column]`, or nothing when the line is unknown.
+pub fn at(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+/// The 1-based line of the first list item or key `name: <value>` in `text`;
+/// used to point at a release inside a bundle or platform file.
+pub(crate) fn line_of_name(text: &str, key: &str, value: &str) -> Option<usize> {
+    let quoted = [
+        value.to_string(),
+        format!("\"{value}\""),
+        format!("'{value}'"),
+    ];
+    text.lines().position(|line| {
+        let t = line.trim_start().trim_start_matches("- ").trim();
+        t.strip_prefix(key)
+            .and_then(|rest| rest.strip_prefix(':'))
+            .map(|rest| {
+                let rest = rest.split(" #").next().unwrap_or("").trim();
+                quoted.iter().any(|q| q == rest)
+            })
+            .unwrap_or(false)
+    })
+    .map(|i| i + 1)
+}
+
+/// The 1-based line of a list item `- <name>` or a key `<name>:` in `text`;
+/// used to point at a release named in the platform file.
+pub(crate) fn line_of_item(text: &str, name: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let t = line.trim_start();
+            let t = t.strip_prefix("- ").unwrap_or(t).trim_end();
+            let t = t.trim_matches(|c| c == '"' || c == '\'');
+            t == name || t.strip_prefix(name).is_some_and(|r| r.starts_with(':'))
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_release_lines() {
+        let text = "releases:\n  - name: a\n    package: a\n  - name: \"b\" # second\n";
+        assert_eq!(line_of_name(text, "name", "a"), Some(2));
+        assert_eq!(line_of_name(text, "name", "b"), Some(4));
+        assert_eq!(line_of_name(text, "name", "c"), None);
+    }
+}

@@ -1,0 +1,154 @@
+//! The distribution model: packages, bundles and the platform, parsed,
+//! validated and resolved into releases. No templates run here.
+
+mod bundle;
+mod error;
+mod package;
+mod platform;
+mod release;
+pub mod values;
+
+use std::collections::BTreeMap;
+
+pub use bundle::{Bundle, ReleaseSpec};
+pub use error::{Error, at as at_line};
+pub use package::{Catalog, File, Package, PackageMeta, type_name};
+pub use platform::{GitSource, OciSource, Platform, ReleaseOverride, Source, parse_duration};
+pub use release::{
+    DropReason, Dropped, Release, check_dns_label, parse_kube_version, parse_requirement,
+};
+
+use crate::source::Snapshot;
+
+/// The Kubernetes version assumed when the platform names none.
+pub const DEFAULT_KUBE_VERSION: &str = "1.34.0";
+
+/// A fully resolved distribution: what `render` turns into manifests.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    pub platform: Platform,
+    /// Platform-wide values (`platform` in templates), always a map.
+    pub platform_values: serde_json::Value,
+    pub bundle: String,
+    /// Every package version present, including unused ones.
+    pub catalog: Catalog,
+    /// Enabled releases in bundle order.
+    pub releases: Vec<Release>,
+    pub kube_version: semver::Version,
+}
+
+/// Parses and validates everything in the snapshot and resolves the
+/// platform's releases.
+///
+/// # Errors
+/// Every problem found, not only the first: broken YAML in any file, unknown
+/// fields, bad versions, unknown bundle, package or dependency, values that
+/// break the package's schema, `valuesFiles` outside the package.
+pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
+    let mut errors = Vec::new();
+    let catalog = package::load_all(snapshot, &mut errors);
+
+    let platform_file = snapshot.platform_file().to_string();
+    let platform_bytes = snapshot.get(&platform_file).unwrap_or_default();
+    let platform_text = String::from_utf8_lossy(platform_bytes).into_owned();
+    let platform: Option<Platform> =
+        package::parse_yaml(snapshot, &platform_file, platform_bytes, &mut errors);
+
+    let mut bundles = BTreeMap::new();
+    for (path, bytes) in snapshot.under("bundles/") {
+        let Some(name) = path
+            .strip_prefix("bundles/")
+            .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
+        else {
+            continue;
+        };
+        if name.contains('/') {
+            continue;
+        }
+        if let Some(bundle) = package::parse_yaml::<Bundle>(snapshot, path, bytes, &mut errors) {
+            bundles.insert(name.to_string(), (path.to_string(), bundle));
+        }
+    }
+
+    let Some(platform) = platform else {
+        return Err(errors);
+    };
+    let platform_values = match &platform.values {
+        None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
+        Some(v @ serde_json::Value::Object(_)) => v.clone(),
+        Some(_) => {
+            errors.push(Error::file(
+                snapshot.display(&platform_file),
+                "values must be a map",
+            ));
+            serde_json::Value::Null
+        }
+    };
+    if let Some(interval) = &platform.interval
+        && let Err(m) = parse_duration(interval)
+    {
+        errors.push(Error::file(
+            snapshot.display(&platform_file),
+            format!("interval: {m}"),
+        ));
+    }
+    if let Some(source) = &platform.source
+        && source.git.is_some() == source.oci.is_some()
+    {
+        errors.push(Error::file(
+            snapshot.display(&platform_file),
+            "source: set exactly one of git, oci",
+        ));
+    }
+    let kube_version_text = platform
+        .kube_version
+        .clone()
+        .unwrap_or_else(|| DEFAULT_KUBE_VERSION.to_string());
+    let kube_version = parse_kube_version(&kube_version_text).unwrap_or_else(|| {
+        errors.push(Error::file(
+            snapshot.display(&platform_file),
+            format!("kubeVersion {kube_version_text:?} is not a Kubernetes version"),
+        ));
+        semver::Version::new(0, 0, 0)
+    });
+
+    let Some((bundle_file, bundle)) = bundles.get(&platform.bundle) else {
+        if !snapshot.under(&format!("bundles/{}.", platform.bundle)).any(|_| true) {
+            let known: Vec<&str> = bundles.keys().map(String::as_str).collect();
+            errors.push(Error::File {
+                file: snapshot.display(&platform_file),
+                line: error::line_of_name(&platform_text, "bundle", &platform.bundle),
+                message: format!(
+                    "bundle {:?} not found in bundles/ (available: {})",
+                    platform.bundle,
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            });
+        }
+        return Err(errors);
+    };
+    let bundle_text = String::from_utf8_lossy(snapshot.get(bundle_file).unwrap_or_default());
+    let ctx = release::Context {
+        snapshot,
+        catalog: &catalog,
+        platform: &platform,
+        platform_file: &platform_file,
+        platform_text: &platform_text,
+        bundle_file,
+        bundle_text: &bundle_text,
+        kube_version: &kube_version,
+    };
+    let releases = release::resolve(&ctx, &bundle.releases, &mut errors);
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Distribution {
+        bundle: platform.bundle.clone(),
+        platform,
+        platform_values,
+        catalog,
+        releases,
+        kube_version,
+    })
+}

@@ -1,0 +1,274 @@
+//! Packages: `packages/<name>/<version>/` with `package.yaml`, `values.yaml`,
+//! an optional `values.schema.json`, `templates/` and `crds/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::Error;
+use crate::source::Snapshot;
+use crate::yaml;
+
+/// `package.yaml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PackageMeta {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub app_version: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Images the manifests do not name (pulled at run time by an operator).
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// Kubernetes versions the package supports, as a semver requirement.
+    #[serde(default)]
+    pub kube_version: Option<String>,
+    #[serde(default)]
+    pub home: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<String>,
+    #[serde(default)]
+    pub keywords: Vec<String>,
+    #[serde(default)]
+    pub maintainers: Vec<Value>,
+}
+
+/// A file of a package, with its path relative to the package directory.
+#[derive(Debug, Clone)]
+pub struct File {
+    /// `templates/deployment.yaml`, `crds/foo.yaml`, ...
+    pub path: String,
+    pub text: String,
+}
+
+/// One version of one package, fully read.
+#[derive(Debug)]
+pub struct Package {
+    pub meta: PackageMeta,
+    pub version: semver::Version,
+    /// `packages/<name>/<version>`, inside the snapshot.
+    pub dir: String,
+    /// `values.yaml`, always a map.
+    pub values: Value,
+    /// The compiled `values.schema.json`, if the package ships one.
+    pub schema: Option<Arc<jsonschema::Validator>>,
+    /// Renderable templates and partials (`_*.yaml`), in path order.
+    pub templates: Vec<File>,
+    /// `crds/*.yaml`, never templated.
+    pub crds: Vec<File>,
+    /// `sha256:` over every file of the package directory.
+    pub digest: String,
+}
+
+impl Package {
+    /// Whether a template is a partial: defines components, renders nothing.
+    pub fn is_partial(path: &str) -> bool {
+        path.rsplit('/').next().is_some_and(|n| n.starts_with('_'))
+    }
+}
+
+/// All package versions in the snapshot, by name, lowest version first.
+pub type Catalog = BTreeMap<String, Vec<Arc<Package>>>;
+
+/// Reads every `packages/<name>/<version>/` directory.
+pub fn load_all(snapshot: &Snapshot, errors: &mut Vec<Error>) -> Catalog {
+    let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
+    for (path, _) in snapshot.under("packages/") {
+        let parts: Vec<&str> = path.splitn(4, '/').collect();
+        if parts.len() == 4 {
+            dirs.insert(format!("packages/{}/{}", parts[1], parts[2]), ());
+        }
+    }
+    let mut catalog = Catalog::new();
+    for dir in dirs.keys() {
+        if let Some(package) = load(snapshot, dir, errors) {
+            catalog
+                .entry(package.meta.name.clone())
+                .or_default()
+                .push(Arc::new(package));
+        }
+    }
+    for versions in catalog.values_mut() {
+        versions.sort_by(|a, b| a.version.cmp(&b.version));
+    }
+    catalog
+}
+
+fn load(snapshot: &Snapshot, dir: &str, errors: &mut Vec<Error>) -> Option<Package> {
+    let before = errors.len();
+    let meta_path = format!("{dir}/package.yaml");
+    let shown = |p: &str| snapshot.display(p);
+    let Some(meta_bytes) = snapshot.get(&meta_path) else {
+        errors.push(Error::file(
+            shown(dir),
+            "not a package: package.yaml is missing",
+        ));
+        return None;
+    };
+    let meta: Option<PackageMeta> = parse_yaml(snapshot, &meta_path, meta_bytes, errors);
+    let mut version = None;
+    if let Some(meta) = &meta {
+        let mut parts = dir.split('/').skip(1);
+        let (dir_name, dir_version) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        if meta.name != dir_name {
+            errors.push(Error::file(
+                shown(&meta_path),
+                format!("name {:?} does not match its directory {dir_name:?}", meta.name),
+            ));
+        }
+        match semver::Version::parse(&meta.version) {
+            Err(e) => errors.push(Error::file(
+                shown(&meta_path),
+                format!("version {:?} is not semver: {e}", meta.version),
+            )),
+            Ok(v) if meta.version != dir_version => errors.push(Error::file(
+                shown(&meta_path),
+                format!("version {v} does not match its directory {dir_version:?}"),
+            )),
+            Ok(v) => version = Some(v),
+        }
+        if let Some(req) = &meta.kube_version
+            && let Err(e) = super::release::parse_requirement(req)
+        {
+            errors.push(Error::file(
+                shown(&meta_path),
+                format!("kubeVersion {req:?} is not a semver requirement: {e}"),
+            ));
+        }
+    }
+
+    let values_path = format!("{dir}/values.yaml");
+    let values = match snapshot.get(&values_path) {
+        None => Some(Value::Object(Default::default())),
+        Some(bytes) => parse_values(snapshot, &values_path, bytes, errors),
+    };
+
+    let schema_path = format!("{dir}/values.schema.json");
+    let schema = snapshot
+        .get(&schema_path)
+        .and_then(|bytes| compile_schema(&shown(&schema_path), bytes, errors));
+
+    let mut templates = Vec::new();
+    let mut crds = Vec::new();
+    let prefix = format!("{dir}/");
+    for (path, bytes) in snapshot.under(&prefix) {
+        let rel = &path[prefix.len()..];
+        let is_yaml = rel.ends_with(".yaml") || rel.ends_with(".yml");
+        let target = if rel.starts_with("templates/") && (is_yaml || rel.ends_with(".tpl")) {
+            &mut templates
+        } else if rel.starts_with("crds/") && (is_yaml || rel.ends_with(".json")) {
+            &mut crds
+        } else {
+            continue;
+        };
+        match std::str::from_utf8(bytes) {
+            Ok(text) => target.push(File {
+                path: rel.to_string(),
+                text: text.to_string(),
+            }),
+            Err(_) => errors.push(Error::file(shown(path), "not UTF-8 text")),
+        }
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(Package {
+        meta: meta?,
+        version: version?,
+        dir: dir.to_string(),
+        values: values?,
+        schema,
+        templates,
+        crds,
+        digest: snapshot.digest_under(&prefix),
+    })
+}
+
+/// Parses a YAML file into `T`, recording an error that names the file.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    snapshot: &Snapshot,
+    path: &str,
+    bytes: &[u8],
+    errors: &mut Vec<Error>,
+) -> Option<T> {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            errors.push(Error::file(snapshot.display(path), "not UTF-8 text"));
+            return None;
+        }
+    };
+    yaml::parse(text, 0)
+        .map_err(|error| {
+            errors.push(Error::Yaml {
+                file: snapshot.display(path),
+                error,
+            })
+        })
+        .ok()
+}
+
+/// Parses a values file: YAML whose top level is a map (an empty file is an
+/// empty map).
+pub(crate) fn parse_values(
+    snapshot: &Snapshot,
+    path: &str,
+    bytes: &[u8],
+    errors: &mut Vec<Error>,
+) -> Option<Value> {
+    match parse_yaml::<Value>(snapshot, path, bytes, errors)? {
+        Value::Null => Some(Value::Object(Default::default())),
+        v @ Value::Object(_) => Some(v),
+        other => {
+            errors.push(Error::file(
+                snapshot.display(path),
+                format!("values must be a map, found {}", type_name(&other)),
+            ));
+            None
+        }
+    }
+}
+
+fn compile_schema(
+    shown: &str,
+    bytes: &[u8],
+    errors: &mut Vec<Error>,
+) -> Option<Arc<jsonschema::Validator>> {
+    let schema: Value = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            errors.push(Error::Yaml {
+                file: shown.to_string(),
+                error: yaml::YamlError {
+                    line: Some(e.line()),
+                    column: Some(e.column()),
+                    message: e.to_string(),
+                },
+            });
+            return None;
+        }
+    };
+    match jsonschema::validator_for(&schema) {
+        Ok(v) => Some(Arc::new(v)),
+        Err(e) => {
+            errors.push(Error::file(shown, format!("invalid JSON Schema: {e}")));
+            None
+        }
+    }
+}
+
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}

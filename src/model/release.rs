@@ -1,0 +1,367 @@
+//! Release resolution: a bundle entry plus the platform's choices become a
+//! [`Release`] with one package version and its final values.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::bundle::ReleaseSpec;
+use super::error::{Error, line_of_item, line_of_name};
+use super::package::{Catalog, Package, parse_values, type_name};
+use super::platform::Platform;
+use super::values;
+use crate::source::{Snapshot, join_inside};
+
+/// One release, resolved and ready to render.
+#[derive(Debug, Clone)]
+pub struct Release {
+    pub name: String,
+    pub namespace: String,
+    pub package: Arc<Package>,
+    /// The requirement as written in the bundle.
+    pub requirement: String,
+    /// Dependencies that are in the platform.
+    pub depends_on: Vec<String>,
+    /// Dependencies dropped because their release is off.
+    pub dropped: Vec<Dropped>,
+    /// Merged values (package < valuesFiles < bundle < platform).
+    pub values: Value,
+}
+
+/// A dependency that no longer applies because its release is not running.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Dropped {
+    pub release: String,
+    pub dependency: String,
+    pub reason: DropReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DropReason {
+    /// The platform lists it under `disable`.
+    Disabled,
+    /// Optional in the bundle and not listed under `enable`.
+    OptionalNotEnabled,
+}
+
+impl std::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DropReason::Disabled => "disabled",
+            DropReason::OptionalNotEnabled => "optional, not enabled",
+        })
+    }
+}
+
+/// Parses a version requirement. A bare version (`1.16.5`) means exactly that
+/// version, as in Helm; anything else is a Cargo-style requirement
+/// (`^1.16`, `~1.16.0`, `>=1.15, <1.17`, `1.16.*`).
+pub fn parse_requirement(text: &str) -> Result<semver::VersionReq, semver::Error> {
+    let t = text.trim();
+    let t = t.strip_prefix('v').unwrap_or(t);
+    if semver::Version::parse(t).is_ok() {
+        return semver::VersionReq::parse(&format!("={t}"));
+    }
+    semver::VersionReq::parse(t)
+}
+
+/// Parses a Kubernetes version such as `v1.34.1` or `1.34`.
+pub fn parse_kube_version(text: &str) -> Option<semver::Version> {
+    let t = text.trim().trim_start_matches('v');
+    let core = t.split(['-', '+']).next().unwrap_or(t);
+    let mut parts = core.split('.').map(|p| p.parse::<u64>());
+    let major = parts.next()?.ok()?;
+    let minor = parts.next().unwrap_or(Ok(0)).ok()?;
+    let patch = parts.next().unwrap_or(Ok(0)).ok()?;
+    Some(semver::Version::new(major, minor, patch))
+}
+
+/// What resolution needs besides the bundle entries.
+pub(crate) struct Context<'a> {
+    pub snapshot: &'a Snapshot,
+    pub catalog: &'a Catalog,
+    pub platform: &'a Platform,
+    pub platform_file: &'a str,
+    pub platform_text: &'a str,
+    pub bundle_file: &'a str,
+    pub bundle_text: &'a str,
+    pub kube_version: &'a semver::Version,
+}
+
+/// Resolves the bundle's releases against the platform, keeping bundle order.
+pub(crate) fn resolve(ctx: &Context, specs: &[ReleaseSpec], errors: &mut Vec<Error>) -> Vec<Release> {
+    let release_error = |release: &str, message: String| Error::Release {
+        release: release.to_string(),
+        file: ctx.snapshot.display(ctx.bundle_file),
+        line: line_of_name(ctx.bundle_text, "name", release),
+        message,
+    };
+
+    let mut seen = BTreeSet::new();
+    for spec in specs {
+        if let Err(m) = check_dns_label(&spec.name) {
+            errors.push(release_error(&spec.name, format!("invalid name: {m}")));
+        }
+        if let Err(m) = check_dns_label(&spec.namespace) {
+            errors.push(release_error(&spec.name, format!("invalid namespace {:?}: {m}", spec.namespace)));
+        }
+        if !seen.insert(spec.name.as_str()) {
+            errors.push(release_error(&spec.name, "declared twice in the bundle".into()));
+        }
+    }
+
+    let platform_error = |key: &str, name: &str, what: &str| Error::File {
+        file: ctx.snapshot.display(ctx.platform_file),
+        line: line_of_item(ctx.platform_text, name),
+        message: format!("{key}: {what} {name:?} is not a release of bundle {:?}", ctx.platform.bundle),
+    };
+    for name in &ctx.platform.enable {
+        if !seen.contains(name.as_str()) {
+            errors.push(platform_error("enable", name, "release"));
+        }
+    }
+    for name in &ctx.platform.disable {
+        if !seen.contains(name.as_str()) {
+            errors.push(platform_error("disable", name, "release"));
+        }
+    }
+    for name in ctx.platform.releases.keys() {
+        if !seen.contains(name.as_str()) {
+            errors.push(platform_error("releases", name, "release"));
+        }
+    }
+
+    let state: BTreeMap<&str, Option<DropReason>> = specs
+        .iter()
+        .map(|s| {
+            let off = if ctx.platform.disable.contains(&s.name) {
+                Some(DropReason::Disabled)
+            } else if s.optional && !ctx.platform.enable.contains(&s.name) {
+                Some(DropReason::OptionalNotEnabled)
+            } else {
+                None
+            };
+            (s.name.as_str(), off)
+        })
+        .collect();
+
+    let mut releases = Vec::new();
+    for spec in specs {
+        if state.get(spec.name.as_str()).copied().flatten().is_some() {
+            continue;
+        }
+        let mut depends_on = Vec::new();
+        let mut dropped = Vec::new();
+        for dep in &spec.depends_on {
+            match state.get(dep.as_str()) {
+                None => errors.push(release_error(
+                    &spec.name,
+                    format!("dependsOn {dep:?}: no such release in bundle {:?}", ctx.platform.bundle),
+                )),
+                Some(Some(reason)) => dropped.push(Dropped {
+                    release: spec.name.clone(),
+                    dependency: dep.clone(),
+                    reason: *reason,
+                }),
+                Some(None) if depends_on.contains(dep) => {}
+                Some(None) => depends_on.push(dep.clone()),
+            }
+        }
+        let Some(package) = pick_version(ctx, spec, errors, &release_error) else {
+            continue;
+        };
+        let Some(values) = merge_values(ctx, spec, &package, errors, &release_error) else {
+            continue;
+        };
+        releases.push(Release {
+            name: spec.name.clone(),
+            namespace: spec.namespace.clone(),
+            package,
+            requirement: spec.version.clone(),
+            depends_on,
+            dropped,
+            values,
+        });
+    }
+    releases
+}
+
+fn pick_version(
+    ctx: &Context,
+    spec: &ReleaseSpec,
+    errors: &mut Vec<Error>,
+    release_error: &dyn Fn(&str, String) -> Error,
+) -> Option<Arc<Package>> {
+    let requirement = match parse_requirement(&spec.version) {
+        Ok(r) => r,
+        Err(e) => {
+            errors.push(release_error(
+                &spec.name,
+                format!("version {:?} is not a semver requirement: {e}", spec.version),
+            ));
+            return None;
+        }
+    };
+    let Some(versions) = ctx.catalog.get(&spec.package) else {
+        errors.push(release_error(
+            &spec.name,
+            format!("package {:?} not found (no packages/{}/<version>/package.yaml)", spec.package, spec.package),
+        ));
+        return None;
+    };
+    let Some(package) = versions.iter().rev().find(|p| requirement.matches(&p.version)) else {
+        let available: Vec<String> = versions.iter().map(|p| p.version.to_string()).collect();
+        errors.push(release_error(
+            &spec.name,
+            format!(
+                "no version of package {:?} matches {:?} (available: {})",
+                spec.package,
+                spec.version,
+                available.join(", ")
+            ),
+        ));
+        return None;
+    };
+    if let Some(req) = &package.meta.kube_version
+        && let Ok(req) = parse_requirement(req)
+        && !req.matches(ctx.kube_version)
+    {
+        errors.push(release_error(
+            &spec.name,
+            format!(
+                "package {} {} requires Kubernetes {req}, the platform targets {}",
+                spec.package, package.version, ctx.kube_version
+            ),
+        ));
+        return None;
+    }
+    Some(package.clone())
+}
+
+fn merge_values(
+    ctx: &Context,
+    spec: &ReleaseSpec,
+    package: &Package,
+    errors: &mut Vec<Error>,
+    release_error: &dyn Fn(&str, String) -> Error,
+) -> Option<Value> {
+    let before = errors.len();
+    let mut merged = package.values.clone();
+    for file in &spec.values_files {
+        let Some(path) = join_inside(&package.dir, file) else {
+            errors.push(release_error(
+                &spec.name,
+                format!("valuesFiles {file:?} escapes the package directory {}", package.dir),
+            ));
+            continue;
+        };
+        let Some(bytes) = ctx.snapshot.get(&path) else {
+            errors.push(release_error(
+                &spec.name,
+                format!("valuesFiles {file:?}: {} does not exist", ctx.snapshot.display(&path)),
+            ));
+            continue;
+        };
+        if let Some(layer) = parse_values(ctx.snapshot, &path, bytes, errors) {
+            values::merge(&mut merged, &layer);
+        }
+    }
+    let layers = [
+        (spec.values.as_ref(), "bundle values"),
+        (
+            ctx.platform.releases.get(&spec.name).and_then(|o| o.values.as_ref()),
+            "platform values",
+        ),
+    ];
+    for (layer, what) in layers {
+        match layer {
+            None | Some(Value::Null) => {}
+            Some(layer @ Value::Object(_)) => values::merge(&mut merged, layer),
+            Some(other) => errors.push(release_error(
+                &spec.name,
+                format!("{what} must be a map, found {}", type_name(other)),
+            )),
+        }
+    }
+    if let Some(schema) = &package.schema {
+        for e in schema.iter_errors(&merged) {
+            errors.push(Error::Release {
+                release: spec.name.clone(),
+                file: ctx.snapshot.display(&format!("{}/values.schema.json", package.dir)),
+                line: None,
+                message: format!(
+                    "{}: {}",
+                    values::pointer_to_path(&e.instance_path().to_string()),
+                    e
+                ),
+            });
+        }
+    }
+    (errors.len() == before).then_some(merged)
+}
+
+/// RFC 1123 label: what Kubernetes accepts as a namespace name, and what a
+/// release name must be so that it can name objects and labels.
+pub fn check_dns_label(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 63 {
+        return Err("must be 1 to 63 characters".into());
+    }
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let ok_ends = !name.starts_with('-') && !name.ends_with('-');
+    if ok_chars && ok_ends {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} must be lower-case letters, digits and '-', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> semver::Version {
+        semver::Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn bare_version_is_exact() {
+        let r = parse_requirement("1.16.5").unwrap();
+        assert!(r.matches(&v("1.16.5")));
+        assert!(!r.matches(&v("1.16.6")));
+        assert!(parse_requirement("v1.16.5").unwrap().matches(&v("1.16.5")));
+    }
+
+    #[test]
+    fn ranges() {
+        let caret = parse_requirement("^1.16").unwrap();
+        assert!(caret.matches(&v("1.17.2")));
+        assert!(!caret.matches(&v("2.0.0")));
+        let range = parse_requirement(">=1.15, <1.17").unwrap();
+        assert!(range.matches(&v("1.16.9")));
+        assert!(!range.matches(&v("1.17.0")));
+        assert!(parse_requirement("1.16.*").unwrap().matches(&v("1.16.3")));
+        assert!(parse_requirement("not a version").is_err());
+    }
+
+    #[test]
+    fn kube_versions() {
+        assert_eq!(parse_kube_version("v1.34.1"), Some(v("1.34.1")));
+        assert_eq!(parse_kube_version("1.31"), Some(v("1.31.0")));
+        assert_eq!(parse_kube_version("v1.30.2-gke.1"), Some(v("1.30.2")));
+        assert_eq!(parse_kube_version("x"), None);
+    }
+
+    #[test]
+    fn dns_labels() {
+        assert!(check_dns_label("cert-manager").is_ok());
+        assert!(check_dns_label("Cert").is_err());
+        assert!(check_dns_label("-a").is_err());
+        assert!(check_dns_label(&"a".repeat(64)).is_err());
+    }
+}

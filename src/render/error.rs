@@ -1,0 +1,65 @@
+//! Errors found while rendering: template syntax and evaluation, rendered
+//! YAML, and objects that cannot be applied.
+
+/// One rendering problem. Every message names the file, and the release when
+/// the problem depends on a release's values.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A template does not compile. Found once per package version, before
+    /// any release renders.
+    #[error("{file}:{line}:{column}: {package} {version}: template syntax: {message}")]
+    Syntax {
+        package: String,
+        version: String,
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    /// A template failed while rendering a release (`required`, `fail`, an
+    /// undefined value, a filter given the wrong type, ...).
+    #[error("{file}{}: release {release} ({package} {version}): {message}", crate::model::at_line(*line, *column))]
+    Template {
+        release: String,
+        package: String,
+        version: String,
+        file: String,
+        line: Option<usize>,
+        column: Option<usize>,
+        message: String,
+    },
+    /// The rendered output of a template is not valid YAML. The line is the
+    /// line in the rendered output, shown with its text.
+    #[error("{file}: release {release}: rendered output line {line}: {message}{}", show_excerpt(excerpt))]
+    Yaml {
+        release: String,
+        file: String,
+        line: usize,
+        message: String,
+        excerpt: Option<String>,
+    },
+    /// A rendered or CRD document is not an object Kubernetes can take.
+    #[error("{file}: release {release}: {object}: {message}")]
+    Object {
+        release: String,
+        file: String,
+        object: String,
+        message: String,
+    },
+    /// Two releases (or one release twice) render the same object.
+    #[error("{object} is rendered twice: by release {first_release} ({first_file}) and by release {second_release} ({second_file})")]
+    Duplicate {
+        object: String,
+        first_release: String,
+        first_file: String,
+        second_release: String,
+        second_file: String,
+    },
+}
+
+fn show_excerpt(text: &Option<String>) -> String {
+    match text {
+        Some(t) => format!("\n    | {t}"),
+        None => String::new(),
+    }
+}
