@@ -9,6 +9,8 @@
 #   hack/cluster.sh down DIR    stop the processes listed in DIR/pids
 #   hack/cluster.sh selftest    up, run workloads to Ready, down
 set -euo pipefail
+# Functions run through traps and wait_for look unreachable to shellcheck.
+# shellcheck disable=SC2317
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
@@ -58,9 +60,12 @@ EOF
 
 now() { date +%s; }
 
+# abs_dir DIR: the physical absolute path of DIR (created if missing); up and
+# down both use it, so the pids they compare against process command lines
+# name the directory the same way.
 abs_dir() {
 	mkdir -p "$1"
-	(cd "$1" && pwd)
+	(cd "$1" && pwd -P)
 }
 
 find_go() {
@@ -208,13 +213,23 @@ gen_key() {
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null
 }
 
-# gen_cert NAME SUBJECT EXTENSIONS: NAME.key and NAME.crt signed by the CA.
+# gen_ca PKI NAME CN: self-signed NAME.key and NAME.crt.
+gen_ca() {
+	local pki=$1 name=$2 cn=$3
+	gen_key "$pki/$name.key"
+	openssl req -x509 -new -key "$pki/$name.key" -subj "/CN=$cn" -days 3650 -sha256 \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
+		-out "$pki/$name.crt" 2>/dev/null
+}
+
+# gen_cert PKI CA NAME SUBJECT EXTENSIONS: NAME.key and NAME.crt signed by CA.
 gen_cert() {
-	local pki=$1 name=$2 subject=$3 ext=$4
+	local pki=$1 ca=$2 name=$3 subject=$4 ext=$5
 	gen_key "$pki/$name.key"
 	openssl req -new -key "$pki/$name.key" -subj "$subject" -out "$pki/$name.csr" 2>/dev/null
 	printf '%s\n' "$ext" >"$pki/$name.ext"
-	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/$ca.crt" -CAkey "$pki/$ca.key" -CAcreateserial \
 		-days 3650 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
 	rm -f "$pki/$name.csr" "$pki/$name.ext"
 }
@@ -225,19 +240,17 @@ gen_pki() {
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
 	mkdir -p "$pki"
-	gen_key "$pki/ca.key"
-	openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=distro-test-ca" -days 3650 -sha256 \
-		-addext "basicConstraints=critical,CA:TRUE" \
-		-addext "keyUsage=critical,digitalSignature,keyEncipherment,keyCertSign,cRLSign" \
-		-out "$pki/ca.crt" 2>/dev/null
-	gen_cert "$pki" apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
+	gen_ca "$pki" ca distro-test-ca
+	gen_ca "$pki" front-proxy-ca distro-test-front-proxy-ca
+	gen_cert "$pki" ca apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,DNS:localhost,IP:$SERVICE_IP,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
-	gen_cert "$pki" admin "/O=system:masters/CN=admin" "$client"
-	gen_cert "$pki" controller-manager "/CN=system:kube-controller-manager" "$client"
-	gen_cert "$pki" scheduler "/CN=system:kube-scheduler" "$client"
-	gen_cert "$pki" kwok "/O=system:masters/CN=kwok" "$client"
+	gen_cert "$pki" ca admin "/O=system:masters/CN=admin" "$client"
+	gen_cert "$pki" ca controller-manager "/CN=system:kube-controller-manager" "$client"
+	gen_cert "$pki" ca scheduler "/CN=system:kube-scheduler" "$client"
+	gen_cert "$pki" ca kwok "/O=system:masters/CN=kwok" "$client"
+	gen_cert "$pki" front-proxy-ca front-proxy-client "/CN=front-proxy-client" "$client"
 	gen_key "$pki/sa.key"
 	openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
 	chmod 600 "$pki"/*.key
@@ -337,7 +350,7 @@ start() {
 	shift
 	local -a launcher=()
 	command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-	"${launcher[@]}" "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 &
+	"${launcher[@]}" "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 7>&- 8>&- 9>&- &
 	local pid=$!
 	echo "$pid" >>"$DIR/pids"
 	PROC_NAMES+=("$name")
@@ -351,7 +364,7 @@ check_alive() {
 	for i in "${!PROC_PIDS[@]}"; do
 		if ! kill -0 "${PROC_PIDS[$i]}" 2>/dev/null; then
 			log "${PROC_NAMES[$i]} exited; last lines of $DIR/logs/${PROC_NAMES[$i]}.log:"
-			tail -n 30 "$DIR/logs/${PROC_NAMES[$i]}.log" >&2 || true
+			tail -n 15 "$DIR/logs/${PROC_NAMES[$i]}.log" >&2 || true
 			return 1
 		fi
 	done
@@ -372,11 +385,17 @@ wait_for() {
 	done
 }
 
-kc() { "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --request-timeout=10s "$@"; }
+kc() { "$KUBECTL" --kubeconfig "$DIR/kubeconfig" "$@"; }
+
+# kcq: kc for polling, where no single request may hang.
+kcq() { kc --request-timeout=10s "$@"; }
 
 http_ok() { curl -fsS --max-time 2 "$@"; }
 
 up_failed() {
+	trap - ERR INT TERM
+	# The trap may run inside a command whose stderr goes to /dev/null.
+	exec 2>&7
 	log "startup failed; logs are in $DIR/logs; stopping what was started"
 	cmd_down "$DIR" || true
 	exit 1
@@ -398,6 +417,7 @@ cmd_up() {
 	fi
 	local t0
 	t0=$(now)
+	exec 7>&2
 	rm -rf "$DIR/pki" "$DIR/etcd" "$DIR/logs" "$DIR/kwok" "$DIR/pids" "$DIR/audit.log"
 	mkdir -p "$DIR/logs" "$DIR/kwok"
 	: >"$DIR/pids"
@@ -414,7 +434,7 @@ cmd_up() {
 	local lock=${TMPDIR:-/tmp}/distro-cluster-ports.lock
 	exec 8>"$lock"
 	flock -w "$START_TIMEOUT" 8 || die "could not take $lock within ${START_TIMEOUT}s"
-	trap up_failed ERR
+	trap up_failed ERR INT TERM
 	local etcd_port etcd_peer_port api_port kcm_port sched_port
 	read -r etcd_port etcd_peer_port api_port kcm_port sched_port <<<"$(pick_ports 5)"
 	local server=https://127.0.0.1:$api_port
@@ -440,11 +460,19 @@ cmd_up() {
 	start kube-apiserver "$BIN_DIR/kube-apiserver" \
 		--bind-address=127.0.0.1 \
 		--advertise-address=127.0.0.1 \
+		--endpoint-reconciler-type=none \
 		--secure-port="$api_port" \
 		--etcd-servers="http://127.0.0.1:$etcd_port" \
 		--tls-cert-file="$pki/apiserver.crt" \
 		--tls-private-key-file="$pki/apiserver.key" \
 		--client-ca-file="$pki/ca.crt" \
+		--requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
+		--requestheader-allowed-names=front-proxy-client \
+		--requestheader-username-headers=X-Remote-User \
+		--requestheader-group-headers=X-Remote-Group \
+		--requestheader-extra-headers-prefix=X-Remote-Extra- \
+		--proxy-client-cert-file="$pki/front-proxy-client.crt" \
+		--proxy-client-key-file="$pki/front-proxy-client.key" \
 		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
 		--service-account-key-file="$pki/sa.pub" \
 		--service-account-signing-key-file="$pki/sa.key" \
@@ -458,7 +486,9 @@ cmd_up() {
 		--audit-log-maxsize=0 \
 		--profiling=false \
 		--v=1
-	wait_for "kube-apiserver listening on 127.0.0.1:$api_port" "$START_TIMEOUT" port_in_use "$api_port"
+	# The controller manager exits when it starts before the apiserver has
+	# bootstrapped its RBAC roles: wait for /readyz first.
+	wait_for "kube-apiserver /readyz on 127.0.0.1:$api_port" "$START_TIMEOUT" kcq get --raw /readyz
 
 	start kube-controller-manager "$BIN_DIR/kube-controller-manager" \
 		--kubeconfig="$DIR/controller-manager.kubeconfig" \
@@ -503,16 +533,15 @@ cmd_up() {
 	flock -u 8
 	exec 8>&-
 
-	wait_for "kube-apiserver /readyz" "$START_TIMEOUT" kc get --raw /readyz
 	wait_for "kube-controller-manager /healthz" "$START_TIMEOUT" http_ok -k "https://127.0.0.1:$kcm_port/healthz"
 	wait_for "kube-scheduler /healthz" "$START_TIMEOUT" http_ok -k "https://127.0.0.1:$sched_port/healthz"
-	wait_for "namespace default" "$START_TIMEOUT" kc get namespace default
-	wait_for "serviceaccount default/default" "$START_TIMEOUT" kc -n default get serviceaccount default
+	wait_for "namespace default" "$START_TIMEOUT" kcq get namespace default
+	wait_for "serviceaccount default/default" "$START_TIMEOUT" kcq -n default get serviceaccount default
 
-	node_manifest | kc apply -f - >/dev/null
+	node_manifest | kcq apply -f - >/dev/null
 	wait_for "$NODE_COUNT Ready nodes" "$START_TIMEOUT" \
-		kc wait --for=condition=Ready node -l type=kwok --timeout=5s
-	trap - ERR
+		kcq wait --for=condition=Ready node -l type=kwok --timeout=5s
+	trap - ERR INT TERM
 
 	cat >"$DIR/cluster.env" <<EOF
 KUBECONFIG=$DIR/kubeconfig
@@ -536,36 +565,29 @@ ours() {
 	tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$DIR"
 }
 
-cmd_down() {
-	[[ $# -eq 1 ]] || usage
-	[[ -d $1 ]] || die "$1 is not a directory"
-	DIR=$(cd "$1" && pwd)
-	if [[ ! -f $DIR/pids ]]; then
-		log "nothing to stop: no $DIR/pids"
-		return 0
-	fi
-	local -a pids=() live=()
-	local pid i deadline
-	mapfile -t pids < <(grep -E '^[0-9]+$' "$DIR/pids" || true)
-	# Stop in reverse start order: kwok and the controllers before the
-	# apiserver, etcd last.
-	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-		pid=${pids[$i]}
+# stop_pids PID...: TERM, then KILL whatever is still running after
+# STOP_TIMEOUT seconds.
+stop_pids() {
+	local -a live=() still=()
+	local pid deadline
+	for pid in "$@"; do
 		if ours "$pid"; then
 			kill -TERM "$pid" 2>/dev/null || true
 			live+=("$pid")
+		elif kill -0 "$pid" 2>/dev/null; then
+			log "leaving pid $pid alone: its command line does not mention $DIR"
 		fi
 	done
 	deadline=$(($(now) + STOP_TIMEOUT))
-	while :; do
-		local -a still=()
+	while ((${#live[@]} > 0)); do
+		still=()
 		for pid in "${live[@]}"; do
 			kill -0 "$pid" 2>/dev/null && still+=("$pid")
 		done
 		live=("${still[@]}")
-		((${#live[@]} == 0)) && break
+		((${#live[@]} == 0)) && return 0
 		if (($(now) >= deadline)); then
-			log "killing pids still running after ${STOP_TIMEOUT}s: ${live[*]}"
+			log "killing pids still running ${STOP_TIMEOUT}s after SIGTERM: ${live[*]}"
 			for pid in "${live[@]}"; do
 				kill -KILL "$pid" 2>/dev/null || true
 			done
@@ -575,14 +597,33 @@ cmd_down() {
 				for pid in "${live[@]}"; do
 					kill -0 "$pid" 2>/dev/null && still+=("$pid")
 				done
-				((${#still[@]} == 0)) && break
-				(($(now) >= deadline)) && die "pids did not exit after SIGKILL: ${still[*]}"
+				((${#still[@]} == 0)) && return 0
+				(($(now) >= deadline)) && die "pids still running after SIGKILL: ${still[*]}"
 				sleep 0.1
 			done
-			break
 		fi
 		sleep 0.1
 	done
+}
+
+cmd_down() {
+	[[ $# -eq 1 ]] || usage
+	[[ -d $1 ]] || die "$1 is not a directory"
+	DIR=$(abs_dir "$1")
+	if [[ ! -f $DIR/pids ]]; then
+		log "nothing to stop: no $DIR/pids"
+		return 0
+	fi
+	local -a pids=()
+	mapfile -t pids < <(grep -E '^[0-9]+$' "$DIR/pids" || true)
+	# etcd is listed first: stop everything else before it, so that the
+	# apiserver can still reach etcd while it shuts down.
+	if ((${#pids[@]} > 1)); then
+		stop_pids "${pids[@]:1}"
+	fi
+	if ((${#pids[@]} > 0)); then
+		stop_pids "${pids[0]}"
+	fi
 	mv -f "$DIR/pids" "$DIR/pids.stopped"
 	log "stopped cluster in $DIR"
 }
@@ -667,13 +708,14 @@ EOF
 }
 
 cmd_selftest() {
-	local dir t0 ok=0
+	local dir t0
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/distro-cluster-selftest.XXXXXX")
 	# shellcheck disable=SC2064
-	trap "selftest_cleanup '$dir'" EXIT
+	trap "selftest_cleanup \$? '$dir'" EXIT
 	t0=$(now)
 	cmd_build
-	(cmd_up "$dir") >/dev/null || die "up failed"
+	# Not in a '||' list: that would disable errexit and the ERR trap in up.
+	cmd_up "$dir" >/dev/null
 	DIR=$dir
 	log "selftest: cluster up in $(($(now) - t0))s (including build check)"
 	selftest_manifest | kc apply -f - >&2
@@ -692,7 +734,7 @@ cmd_selftest() {
 }
 
 selftest_cleanup() {
-	local dir=$1 rc=$?
+	local rc=$1 dir=$2
 	cmd_down "$dir" || true
 	if [[ $rc -eq 0 ]]; then
 		rm -rf "$dir"
@@ -718,3 +760,4 @@ main() {
 }
 
 main "$@"
+exit

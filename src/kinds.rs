@@ -66,12 +66,24 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ("apiregistration.k8s.io", "APIService"),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
     ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
     ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+    ),
     ("storage.k8s.io", "StorageClass"),
     ("storage.k8s.io", "CSIDriver"),
     ("storage.k8s.io", "CSINode"),
@@ -140,9 +152,18 @@ mod tests {
 
     #[test]
     fn stage_order() {
-        assert!(stage("apiextensions.k8s.io", "CustomResourceDefinition") < stage("storage.k8s.io", "StorageClass"));
+        assert!(
+            stage("apiextensions.k8s.io", "CustomResourceDefinition")
+                < stage("storage.k8s.io", "StorageClass")
+        );
         assert!(stage("storage.k8s.io", "StorageClass") < stage("apps", "Deployment"));
-        assert!(stage("apps", "Deployment") < stage("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"));
+        assert!(
+            stage("apps", "Deployment")
+                < stage(
+                    "admissionregistration.k8s.io",
+                    "ValidatingWebhookConfiguration"
+                )
+        );
         assert_eq!(stage("cert-manager.io", "ClusterIssuer"), Stage::Workload);
         assert_eq!(stage("", "Namespace"), Stage::Foundation);
         assert!(rank("apiextensions.k8s.io", "CustomResourceDefinition") < rank("", "Namespace"));
@@ -151,10 +172,16 @@ mod tests {
     #[test]
     fn scope() {
         assert_eq!(builtin_cluster_scoped("", "Namespace"), Some(true));
-        assert_eq!(builtin_cluster_scoped("rbac.authorization.k8s.io", "ClusterRole"), Some(true));
+        assert_eq!(
+            builtin_cluster_scoped("rbac.authorization.k8s.io", "ClusterRole"),
+            Some(true)
+        );
         assert_eq!(builtin_cluster_scoped("apps", "Deployment"), Some(false));
         assert_eq!(builtin_cluster_scoped("", "ConfigMap"), Some(false));
-        assert_eq!(builtin_cluster_scoped("cert-manager.io", "ClusterIssuer"), None);
+        assert_eq!(
+            builtin_cluster_scoped("cert-manager.io", "ClusterIssuer"),
+            None
+        );
     }
 
     #[test]

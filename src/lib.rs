@@ -4,21 +4,25 @@
 //! The pipeline, left to right; everything here is pure and needs no cluster:
 //!
 //! ```text
-//! source -> model -> render -> graph
-//! (files)   (types,   (Tera,    (release DAG:
-//!            values,   manifests, order, levels)
-//!            lock)     digests)
+//! source -> model -> render -> graph  |  apply (+ health) -> status
+//! (files)   (types,   (Tera,    (DAG)  |  (server-side apply, wait,
+//!            values,   manifests,      |   prune)   (Release objects)
+//!            lock)     digests)        |
+//!        pure, no cluster              |  needs a cluster
 //! ```
 //!
-//! [`pipeline`] strings the stages together; the command line and any other
-//! front end call it rather than the stages one by one.
+//! [`pipeline`] strings the pure stages together; the command line and any
+//! other front end call it rather than the stages one by one.
 
+pub mod apply;
 pub mod cli;
 pub mod graph;
+pub mod health;
 pub mod kinds;
 pub mod lock;
 pub mod model;
 pub mod pipeline;
 pub mod render;
 pub mod source;
+pub mod status;
 pub mod yaml;

@@ -108,10 +108,12 @@ pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
             });
         }
     };
-    serde_yaml_ng::from_str(&text).map(Some).map_err(|e| Error::Read {
-        path: path.into(),
-        message: e.to_string(),
-    })
+    serde_yaml_ng::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::Read {
+            path: path.into(),
+            message: e.to_string(),
+        })
 }
 
 /// With `locked`, fails unless the file on disk equals `wanted`.

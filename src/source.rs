@@ -111,7 +111,10 @@ impl Snapshot {
     /// Every file whose path starts with `prefix`, in path order.
     pub fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a [u8])> {
         self.files
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(|(k, v)| (k.as_str(), v.as_slice()))
     }
@@ -171,7 +174,11 @@ pub fn join_inside(base: &str, rel: &str) -> Option<String> {
     if parts.is_empty() {
         return None;
     }
-    Some(format!("{}/{}", base.trim_end_matches('/'), parts.join("/")))
+    Some(format!(
+        "{}/{}",
+        base.trim_end_matches('/'),
+        parts.join("/")
+    ))
 }
 
 fn read_tree(

@@ -54,9 +54,8 @@ pub fn split_documents(stream: &str) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     let mut start = 0usize;
     let mut start_line = 0usize;
-    let mut line_no = 0usize;
     let mut pos = 0usize;
-    for line in stream.split_inclusive('\n') {
+    for (line_no, line) in stream.split_inclusive('\n').enumerate() {
         let trimmed = line.trim_end();
         if trimmed == "---" || trimmed.starts_with("--- ") || trimmed.starts_with("---\t") {
             push_doc(&mut docs, &stream[start..pos], start_line);
@@ -64,7 +63,6 @@ pub fn split_documents(stream: &str) -> Vec<Document<'_>> {
             start_line = line_no + 1;
         }
         pos += line.len();
-        line_no += 1;
     }
     push_doc(&mut docs, &stream[start..], start_line);
     docs

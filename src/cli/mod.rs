@@ -4,8 +4,13 @@
 //! Exit codes: 0 success, 1 the operation failed or found changes (per
 //! command), 2 invalid input (nothing was written).
 
+mod apply;
+mod cluster;
+mod diff;
 mod graph;
+mod health;
 mod render;
+mod status;
 mod validate;
 
 use std::path::PathBuf;
@@ -38,7 +43,13 @@ pub struct Cli {
 #[derive(Debug, clap::Args)]
 pub struct Global {
     /// The platform file; packages/ and bundles/ are read next to it.
-    #[arg(short = 'p', long, global = true, default_value = "platform.yaml", value_name = "FILE")]
+    #[arg(
+        short = 'p',
+        long,
+        global = true,
+        default_value = "platform.yaml",
+        value_name = "FILE"
+    )]
     pub platform: PathBuf,
     /// Refuse to run when distro.lock is missing or out of date, instead of
     /// rewriting it.
@@ -61,14 +72,39 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render the platform: every release's manifests, in apply order.
-    #[command(after_help = "Examples:\n  distro render                    all manifests as one YAML stream on stdout\n  distro render --out rendered/    rendered/<release>.yaml and rendered/index.json\n  distro render -p staging/platform.yaml --locked\n\nExit codes: 0 ok, 2 invalid input (nothing written).")]
+    #[command(
+        after_help = "Examples:\n  distro render                    all manifests as one YAML stream on stdout\n  distro render --out rendered/    rendered/<release>.yaml and rendered/index.json\n  distro render -p staging/platform.yaml --locked\n\nExit codes: 0 ok, 2 invalid input (nothing written)."
+    )]
     Render(render::Args),
     /// Show the release dependency graph.
-    #[command(after_help = "Examples:\n  distro graph                     levels of releases that install in parallel\n  distro graph -o json | jq .order\n  distro graph -o dot | dot -Tpng > graph.png\n  distro graph -o svg > graph.svg  no Graphviz needed\n  distro graph -o mermaid          paste into Markdown\n\nExit codes: 0 ok, 2 invalid input.")]
+    #[command(
+        after_help = "Examples:\n  distro graph                     levels of releases that install in parallel\n  distro graph -o json | jq .order\n  distro graph -o dot | dot -Tpng > graph.png\n  distro graph -o svg > graph.svg  no Graphviz needed\n  distro graph -o mermaid          paste into Markdown\n\nExit codes: 0 ok, 2 invalid input."
+    )]
     Graph(graph::Args),
     /// Check everything render checks, print nothing on success.
-    #[command(after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n\nExit codes: 0 valid, 2 invalid input.")]
+    #[command(
+        after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n\nExit codes: 0 valid, 2 invalid input."
+    )]
     Validate(validate::Args),
+    /// Render, validate, then server-side apply every release in dependency
+    /// order, wait for readiness, prune, and report.
+    #[command(
+        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input."
+    )]
+    Apply(apply::Args),
+    /// Show what apply would change: a server-side dry run of every object.
+    #[command(
+        after_help = "Examples:\n  distro diff                 unified diff per changed object, objects to prune\n  distro diff && echo in sync\n\nSecret values are masked.\nExit codes: 0 no changes, 1 changes, 2 error."
+    )]
+    Diff(diff::Args),
+    /// Per-release readiness read from the cluster.
+    #[command(
+        after_help = "Examples:\n  distro status               NAMESPACE NAME REVISION READY STATUS\n  distro status -o json | jq '.[] | select(.ready != \"True\")'\n  kubectl get releases -A     the same, from kubectl\n\nExit codes: 0 ok, 1 the cluster cannot be read."
+    )]
+    Status(status::Args),
+    /// kstatus verdict for every object in a file; no cluster needed.
+    #[command(after_help = health::AFTER_HELP)]
+    Health(health::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -79,6 +115,10 @@ pub fn main() -> ExitCode {
         Command::Render(args) => render::run(&cli.global, args),
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
+        Command::Apply(args) => apply::run(&cli.global, args),
+        Command::Diff(args) => diff::run(&cli.global, args),
+        Command::Status(args) => status::run(&cli.global, args),
+        Command::Health(args) => health::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

@@ -113,9 +113,20 @@ fn mermaid(graph: &Graph) -> String {
     let mut dropped_nodes = std::collections::BTreeSet::new();
     for d in &graph.dropped {
         if dropped_nodes.insert(d.dependency.clone()) {
-            let _ = writeln!(out, "  {}[\"{}\"]:::dropped", id(&d.dependency), d.dependency);
+            let _ = writeln!(
+                out,
+                "  {}[\"{}\"]:::dropped",
+                id(&d.dependency),
+                d.dependency
+            );
         }
-        let _ = writeln!(out, "  {} -.->|{}| {}", id(&d.dependency), d.reason, id(&d.release));
+        let _ = writeln!(
+            out,
+            "  {} -.->|{}| {}",
+            id(&d.dependency),
+            d.reason,
+            id(&d.release)
+        );
     }
     if !dropped_nodes.is_empty() {
         out.push_str("  classDef dropped stroke-dasharray: 4 4,color:#999,stroke:#999;\n");
@@ -132,8 +143,14 @@ mod tests {
     fn sample() -> Graph {
         from_nodes(
             vec![
-                Node { name: "cilium".into(), depends_on: vec![] },
-                Node { name: "cert-manager".into(), depends_on: vec!["cilium".into()] },
+                Node {
+                    name: "cilium".into(),
+                    depends_on: vec![],
+                },
+                Node {
+                    name: "cert-manager".into(),
+                    depends_on: vec!["cilium".into()],
+                },
             ],
             vec![Dropped {
                 release: "cert-manager".into(),
@@ -148,7 +165,10 @@ mod tests {
     fn json_shape() {
         let v: serde_json::Value = serde_json::from_str(&write(&sample(), Format::Json)).unwrap();
         assert_eq!(v["order"], serde_json::json!(["cilium", "cert-manager"]));
-        assert_eq!(v["levels"], serde_json::json!([["cilium"], ["cert-manager"]]));
+        assert_eq!(
+            v["levels"],
+            serde_json::json!([["cilium"], ["cert-manager"]])
+        );
         assert_eq!(v["releases"][1]["dependsOn"], serde_json::json!(["cilium"]));
         assert_eq!(v["dropped"][0]["dependency"], "metrics-server");
         assert_eq!(v["dropped"][0]["reason"], "optional-not-enabled");
@@ -160,13 +180,19 @@ mod tests {
         assert!(write(&g, Format::Dot).contains("\"cilium\" -> \"cert-manager\";"));
         let m = write(&g, Format::Mermaid);
         assert!(m.contains("r_cilium --> r_cert_manager"), "{m}");
-        assert!(m.contains("r_metrics_server -.->|optional, not enabled| r_cert_manager"), "{m}");
+        assert!(
+            m.contains("r_metrics_server -.->|optional, not enabled| r_cert_manager"),
+            "{m}"
+        );
     }
 
     #[test]
     fn text_lists_levels_and_drops() {
         let t = write(&sample(), Format::Text);
         assert!(t.contains("level 1\n  cert-manager  after cilium"), "{t}");
-        assert!(t.contains("cert-manager -> metrics-server (optional, not enabled)"), "{t}");
+        assert!(
+            t.contains("cert-manager -> metrics-server (optional, not enabled)"),
+            "{t}"
+        );
     }
 }

@@ -208,9 +208,15 @@ mod tests {
             vec![],
         )
         .unwrap();
-        assert_eq!(g.levels, vec![vec!["base"], vec!["left", "right"], vec!["top"]]);
+        assert_eq!(
+            g.levels,
+            vec![vec!["base"], vec!["left", "right"], vec!["top"]]
+        );
         assert_eq!(g.order, vec!["base", "left", "right", "top"]);
-        assert_eq!(g.dependents("base").collect::<Vec<_>>(), vec!["left", "right"]);
+        assert_eq!(
+            g.dependents("base").collect::<Vec<_>>(),
+            vec!["left", "right"]
+        );
     }
 
     #[test]
@@ -226,7 +232,12 @@ mod tests {
     #[test]
     fn cycle_has_full_path() {
         let errs = from_nodes(
-            vec![node("a", &["b"]), node("b", &["c"]), node("c", &["a"]), node("d", &[])],
+            vec![
+                node("a", &["b"]),
+                node("b", &["c"]),
+                node("c", &["a"]),
+                node("d", &[]),
+            ],
             vec![],
         )
         .unwrap_err();
@@ -243,7 +254,12 @@ mod tests {
     #[test]
     fn two_cycles_both_reported() {
         let errs = from_nodes(
-            vec![node("a", &["b"]), node("b", &["a"]), node("c", &["d"]), node("d", &["c"])],
+            vec![
+                node("a", &["b"]),
+                node("b", &["a"]),
+                node("c", &["d"]),
+                node("d", &["c"]),
+            ],
             vec![],
         )
         .unwrap_err();

@@ -13,24 +13,40 @@ const MARGIN: f64 = 24.0;
 const CHAR_W: f64 = 7.4;
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Draws the graph as an SVG document.
 pub fn svg(graph: &Graph) -> String {
     // Dropped dependencies get their own column on the left, drawn dashed.
-    let mut dropped: Vec<&str> = graph.dropped.iter().map(|d| d.dependency.as_str()).collect();
+    let mut dropped: Vec<&str> = graph
+        .dropped
+        .iter()
+        .map(|d| d.dependency.as_str())
+        .collect();
     dropped.sort();
     dropped.dedup();
     let mut columns: Vec<Vec<&str>> = Vec::new();
     if !dropped.is_empty() {
         columns.push(dropped.clone());
     }
-    columns.extend(graph.levels.iter().map(|l| l.iter().map(String::as_str).collect()));
+    columns.extend(
+        graph
+            .levels
+            .iter()
+            .map(|l| l.iter().map(String::as_str).collect()),
+    );
 
     let col_w: Vec<f64> = columns
         .iter()
-        .map(|c| c.iter().map(|n| n.len() as f64 * CHAR_W + 28.0).fold(110.0, f64::max))
+        .map(|c| {
+            c.iter()
+                .map(|n| n.len() as f64 * CHAR_W + 28.0)
+                .fold(110.0, f64::max)
+        })
         .collect();
     let mut pos: HashMap<&str, (f64, f64, f64)> = HashMap::new();
     let mut x = MARGIN;
@@ -62,7 +78,11 @@ pub fn svg(graph: &Graph) -> String {
         } else {
             format!("level {}", c - first_level_col)
         };
-        let _ = writeln!(out, r##"<text x="{lx:.1}" y="{:.1}" fill="#666666">{label}</text>"##, MARGIN + 8.0);
+        let _ = writeln!(
+            out,
+            r##"<text x="{lx:.1}" y="{:.1}" fill="#666666">{label}</text>"##,
+            MARGIN + 8.0
+        );
         lx += w + COL_GAP;
     }
 
@@ -97,9 +117,16 @@ pub fn svg(graph: &Graph) -> String {
     let mut names: Vec<(&str, bool)> = graph.order.iter().map(|n| (n.as_str(), false)).collect();
     names.extend(dropped.iter().map(|n| (*n, true)));
     for (name, is_dropped) in names {
-        let Some(&(x, y, w)) = pos.get(name) else { continue };
+        let Some(&(x, y, w)) = pos.get(name) else {
+            continue;
+        };
         let (fill, stroke, text, dash) = if is_dropped {
-            ("#ffffff", "#999999", "#999999", r#" stroke-dasharray="5 4""#)
+            (
+                "#ffffff",
+                "#999999",
+                "#999999",
+                r#" stroke-dasharray="5 4""#,
+            )
         } else {
             ("#e8f0fe", "#4a6fa5", "#1a2b45", "")
         };
@@ -124,8 +151,14 @@ mod tests {
     fn every_release_and_edge_is_drawn() {
         let g = from_nodes(
             vec![
-                Node { name: "a".into(), depends_on: vec![] },
-                Node { name: "b<&>".into(), depends_on: vec!["a".into()] },
+                Node {
+                    name: "a".into(),
+                    depends_on: vec![],
+                },
+                Node {
+                    name: "b<&>".into(),
+                    depends_on: vec!["a".into()],
+                },
             ],
             vec![],
         )

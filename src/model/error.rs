@@ -53,17 +53,18 @@ pub(crate) fn line_of_name(text: &str, key: &str, value: &str) -> Option<usize> 
         format!("\"{value}\""),
         format!("'{value}'"),
     ];
-    text.lines().position(|line| {
-        let t = line.trim_start().trim_start_matches("- ").trim();
-        t.strip_prefix(key)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .map(|rest| {
-                let rest = rest.split(" #").next().unwrap_or("").trim();
-                quoted.iter().any(|q| q == rest)
-            })
-            .unwrap_or(false)
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|line| {
+            let t = line.trim_start().trim_start_matches("- ").trim();
+            t.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix(':'))
+                .map(|rest| {
+                    let rest = rest.split(" #").next().unwrap_or("").trim();
+                    quoted.iter().any(|q| q == rest)
+                })
+                .unwrap_or(false)
+        })
+        .map(|i| i + 1)
 }
 
 /// The 1-based line of a list item `- <name>` or a key `<name>:` in `text`;

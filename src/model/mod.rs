@@ -113,7 +113,10 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
     });
 
     let Some((bundle_file, bundle)) = bundles.get(&platform.bundle) else {
-        if !snapshot.under(&format!("bundles/{}.", platform.bundle)).any(|_| true) {
+        if !snapshot
+            .under(&format!("bundles/{}.", platform.bundle))
+            .any(|_| true)
+        {
             let known: Vec<&str> = bundles.keys().map(String::as_str).collect();
             errors.push(Error::File {
                 file: snapshot.display(&platform_file),
@@ -121,7 +124,11 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
                 message: format!(
                     "bundle {:?} not found in bundles/ (available: {})",
                     platform.bundle,
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             });
         }

@@ -117,7 +117,10 @@ fn load(snapshot: &Snapshot, dir: &str, errors: &mut Vec<Error>) -> Option<Packa
         if meta.name != dir_name {
             errors.push(Error::file(
                 shown(&meta_path),
-                format!("name {:?} does not match its directory {dir_name:?}", meta.name),
+                format!(
+                    "name {:?} does not match its directory {dir_name:?}",
+                    meta.name
+                ),
             ));
         }
         match semver::Version::parse(&meta.version) {

@@ -91,7 +91,11 @@ pub(crate) struct Context<'a> {
 }
 
 /// Resolves the bundle's releases against the platform, keeping bundle order.
-pub(crate) fn resolve(ctx: &Context, specs: &[ReleaseSpec], errors: &mut Vec<Error>) -> Vec<Release> {
+pub(crate) fn resolve(
+    ctx: &Context,
+    specs: &[ReleaseSpec],
+    errors: &mut Vec<Error>,
+) -> Vec<Release> {
     let release_error = |release: &str, message: String| Error::Release {
         release: release.to_string(),
         file: ctx.snapshot.display(ctx.bundle_file),
@@ -105,17 +109,26 @@ pub(crate) fn resolve(ctx: &Context, specs: &[ReleaseSpec], errors: &mut Vec<Err
             errors.push(release_error(&spec.name, format!("invalid name: {m}")));
         }
         if let Err(m) = check_dns_label(&spec.namespace) {
-            errors.push(release_error(&spec.name, format!("invalid namespace {:?}: {m}", spec.namespace)));
+            errors.push(release_error(
+                &spec.name,
+                format!("invalid namespace {:?}: {m}", spec.namespace),
+            ));
         }
         if !seen.insert(spec.name.as_str()) {
-            errors.push(release_error(&spec.name, "declared twice in the bundle".into()));
+            errors.push(release_error(
+                &spec.name,
+                "declared twice in the bundle".into(),
+            ));
         }
     }
 
     let platform_error = |key: &str, name: &str, what: &str| Error::File {
         file: ctx.snapshot.display(ctx.platform_file),
         line: line_of_item(ctx.platform_text, name),
-        message: format!("{key}: {what} {name:?} is not a release of bundle {:?}", ctx.platform.bundle),
+        message: format!(
+            "{key}: {what} {name:?} is not a release of bundle {:?}",
+            ctx.platform.bundle
+        ),
     };
     for name in &ctx.platform.enable {
         if !seen.contains(name.as_str()) {
@@ -158,7 +171,10 @@ pub(crate) fn resolve(ctx: &Context, specs: &[ReleaseSpec], errors: &mut Vec<Err
             match state.get(dep.as_str()) {
                 None => errors.push(release_error(
                     &spec.name,
-                    format!("dependsOn {dep:?}: no such release in bundle {:?}", ctx.platform.bundle),
+                    format!(
+                        "dependsOn {dep:?}: no such release in bundle {:?}",
+                        ctx.platform.bundle
+                    ),
                 )),
                 Some(Some(reason)) => dropped.push(Dropped {
                     release: spec.name.clone(),
@@ -199,7 +215,10 @@ fn pick_version(
         Err(e) => {
             errors.push(release_error(
                 &spec.name,
-                format!("version {:?} is not a semver requirement: {e}", spec.version),
+                format!(
+                    "version {:?} is not a semver requirement: {e}",
+                    spec.version
+                ),
             ));
             return None;
         }
@@ -207,11 +226,18 @@ fn pick_version(
     let Some(versions) = ctx.catalog.get(&spec.package) else {
         errors.push(release_error(
             &spec.name,
-            format!("package {:?} not found (no packages/{}/<version>/package.yaml)", spec.package, spec.package),
+            format!(
+                "package {:?} not found (no packages/{}/<version>/package.yaml)",
+                spec.package, spec.package
+            ),
         ));
         return None;
     };
-    let Some(package) = versions.iter().rev().find(|p| requirement.matches(&p.version)) else {
+    let Some(package) = versions
+        .iter()
+        .rev()
+        .find(|p| requirement.matches(&p.version))
+    else {
         let available: Vec<String> = versions.iter().map(|p| p.version.to_string()).collect();
         errors.push(release_error(
             &spec.name,
@@ -253,14 +279,20 @@ fn merge_values(
         let Some(path) = join_inside(&package.dir, file) else {
             errors.push(release_error(
                 &spec.name,
-                format!("valuesFiles {file:?} escapes the package directory {}", package.dir),
+                format!(
+                    "valuesFiles {file:?} escapes the package directory {}",
+                    package.dir
+                ),
             ));
             continue;
         };
         let Some(bytes) = ctx.snapshot.get(&path) else {
             errors.push(release_error(
                 &spec.name,
-                format!("valuesFiles {file:?}: {} does not exist", ctx.snapshot.display(&path)),
+                format!(
+                    "valuesFiles {file:?}: {} does not exist",
+                    ctx.snapshot.display(&path)
+                ),
             ));
             continue;
         };
@@ -271,7 +303,10 @@ fn merge_values(
     let layers = [
         (spec.values.as_ref(), "bundle values"),
         (
-            ctx.platform.releases.get(&spec.name).and_then(|o| o.values.as_ref()),
+            ctx.platform
+                .releases
+                .get(&spec.name)
+                .and_then(|o| o.values.as_ref()),
             "platform values",
         ),
     ];
@@ -289,7 +324,9 @@ fn merge_values(
         for e in schema.iter_errors(&merged) {
             errors.push(Error::Release {
                 release: spec.name.clone(),
-                file: ctx.snapshot.display(&format!("{}/values.schema.json", package.dir)),
+                file: ctx
+                    .snapshot
+                    .display(&format!("{}/values.schema.json", package.dir)),
                 line: None,
                 message: format!(
                     "{}: {}",

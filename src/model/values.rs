@@ -77,7 +77,10 @@ mod tests {
     fn later_wins_and_maps_merge_deeply() {
         let mut base = json!({"image": {"repo": "a", "tag": "1"}, "replicas": 1, "list": [1, 2]});
         merge(&mut base, &json!({"image": {"tag": "2"}, "list": [3]}));
-        assert_eq!(base, json!({"image": {"repo": "a", "tag": "2"}, "replicas": 1, "list": [3]}));
+        assert_eq!(
+            base,
+            json!({"image": {"repo": "a", "tag": "2"}, "replicas": 1, "list": [3]})
+        );
     }
 
     #[test]
@@ -105,7 +108,11 @@ mod tests {
     fn merge_order_is_precedence() {
         // package < valuesFiles < bundle < platform
         let mut v = json!({"replicas": 1, "log": "info"});
-        for layer in [json!({"replicas": 2}), json!({"replicas": 3, "log": "debug"}), json!({"replicas": 4})] {
+        for layer in [
+            json!({"replicas": 2}),
+            json!({"replicas": 3, "log": "debug"}),
+            json!({"replicas": 4}),
+        ] {
             merge(&mut v, &layer);
         }
         assert_eq!(v, json!({"replicas": 4, "log": "debug"}));

@@ -30,7 +30,10 @@ pub enum Error {
     },
     /// The rendered output of a template is not valid YAML. The line is the
     /// line in the rendered output, shown with its text.
-    #[error("{file}: release {release}: rendered output line {line}: {message}{}", show_excerpt(excerpt))]
+    #[error(
+        "{file}: release {release}: rendered output line {line}: {message}{}",
+        show_excerpt(excerpt)
+    )]
     Yaml {
         release: String,
         file: String,
@@ -47,7 +50,9 @@ pub enum Error {
         message: String,
     },
     /// Two releases (or one release twice) render the same object.
-    #[error("{object} is rendered twice: by release {first_release} ({first_file}) and by release {second_release} ({second_file})")]
+    #[error(
+        "{object} is rendered twice: by release {first_release} ({first_file}) and by release {second_release} ({second_file})"
+    )]
     Duplicate {
         object: String,
         first_release: String,

@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use tera::{Error, Kwargs, State, TeraResult, Tera, Value};
+use tera::{Error, Kwargs, State, Tera, TeraResult, Value};
 
 /// Registers every filter and function on an engine.
 pub fn register(tera: &mut Tera) {
@@ -142,7 +142,9 @@ fn required(v: Value, kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 fn trunc(v: &str, kwargs: Kwargs, _: &State) -> TeraResult<String> {
     let length = kwargs.must_get::<i64>("length")?;
     let chars: Vec<char> = v.chars().collect();
-    let n = usize::try_from(length.unsigned_abs()).unwrap_or(usize::MAX).min(chars.len());
+    let n = usize::try_from(length.unsigned_abs())
+        .unwrap_or(usize::MAX)
+        .min(chars.len());
     Ok(if length >= 0 {
         chars[..n].iter().collect()
     } else {
@@ -163,9 +165,8 @@ fn trim_prefix(v: &str, kwargs: Kwargs, _: &State) -> TeraResult<String> {
 /// Deep-merges `with` over the value, with the same rules as values files.
 fn merge(v: &Value, kwargs: Kwargs, _: &State) -> TeraResult<Value> {
     let with = kwargs.must_get::<Value>("with")?;
-    let to_json = |v: &Value| {
-        serde_json::to_value(v).map_err(|e| Error::message(format!("merge: {e}")))
-    };
+    let to_json =
+        |v: &Value| serde_json::to_value(v).map_err(|e| Error::message(format!("merge: {e}")));
     let mut base = to_json(v)?;
     crate::model::values::merge(&mut base, &to_json(&with)?);
     Ok(Value::from_serializable(&base))
@@ -184,7 +185,8 @@ mod tests {
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::<&str>::new());
         super::register(&mut tera);
-        tera.add_raw_template("t", template).map_err(|e| e.to_string())?;
+        tera.add_raw_template("t", template)
+            .map_err(|e| e.to_string())?;
         let mut ctx = Context::new();
         ctx.insert("values", &values);
         tera.render("t", &ctx).map_err(|e| e.to_string())
@@ -198,17 +200,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, "spec:\n  cpu: '1'\n  mem: 2Gi");
-        assert_eq!(render("{{ values.s | indent(width=2) }}", serde_json::json!({"s": "a\n\nb"})).unwrap(), "  a\n\n  b");
+        assert_eq!(
+            render(
+                "{{ values.s | indent(width=2) }}",
+                serde_json::json!({"s": "a\n\nb"})
+            )
+            .unwrap(),
+            "  a\n\n  b"
+        );
     }
 
     #[test]
     fn json_quote_and_encodings() {
         let v = serde_json::json!({"m": {"a": 1}, "s": "he said \"hi\"", "t": "it's"});
-        assert_eq!(render("{{ values.m | to_json }}", v.clone()).unwrap(), r#"{"a":1}"#);
-        assert_eq!(render("{{ values.s | quote }}", v.clone()).unwrap(), r#""he said \"hi\"""#);
-        assert_eq!(render("{{ values.t | squote }}", v.clone()).unwrap(), "'it''s'");
-        assert_eq!(render("{{ 'hello' | b64enc }}", v.clone()).unwrap(), "aGVsbG8=");
-        assert_eq!(render("{{ 'aGVsbG8=' | b64dec }}", v.clone()).unwrap(), "hello");
+        assert_eq!(
+            render("{{ values.m | to_json }}", v.clone()).unwrap(),
+            r#"{"a":1}"#
+        );
+        assert_eq!(
+            render("{{ values.s | quote }}", v.clone()).unwrap(),
+            r#""he said \"hi\"""#
+        );
+        assert_eq!(
+            render("{{ values.t | squote }}", v.clone()).unwrap(),
+            "'it''s'"
+        );
+        assert_eq!(
+            render("{{ 'hello' | b64enc }}", v.clone()).unwrap(),
+            "aGVsbG8="
+        );
+        assert_eq!(
+            render("{{ 'aGVsbG8=' | b64dec }}", v.clone()).unwrap(),
+            "hello"
+        );
         assert_eq!(
             render("{{ 'abc' | sha256sum }}", v).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
@@ -218,11 +242,26 @@ mod tests {
     #[test]
     fn default_and_required() {
         let v = serde_json::json!({"empty": "", "null": null, "off": false, "set": "x"});
-        assert_eq!(render("{{ values.empty | default(value='d') }}", v.clone()).unwrap(), "d");
-        assert_eq!(render("{{ values.null | default(value='d') }}", v.clone()).unwrap(), "d");
-        assert_eq!(render("{{ values.nope | default(value='d') }}", v.clone()).unwrap(), "d");
-        assert_eq!(render("{{ values.off | default(value=true) }}", v.clone()).unwrap(), "false");
-        assert_eq!(render("{{ values.set | required(msg='need set') }}", v.clone()).unwrap(), "x");
+        assert_eq!(
+            render("{{ values.empty | default(value='d') }}", v.clone()).unwrap(),
+            "d"
+        );
+        assert_eq!(
+            render("{{ values.null | default(value='d') }}", v.clone()).unwrap(),
+            "d"
+        );
+        assert_eq!(
+            render("{{ values.nope | default(value='d') }}", v.clone()).unwrap(),
+            "d"
+        );
+        assert_eq!(
+            render("{{ values.off | default(value=true) }}", v.clone()).unwrap(),
+            "false"
+        );
+        assert_eq!(
+            render("{{ values.set | required(msg='need set') }}", v.clone()).unwrap(),
+            "x"
+        );
         let err = render("{{ values.null | required(msg='need null') }}", v.clone()).unwrap_err();
         assert!(err.contains("need null"), "{err}");
         let err = render("{{ fail(msg='stop here') }}", v).unwrap_err();
@@ -232,11 +271,29 @@ mod tests {
     #[test]
     fn trunc_trim_merge() {
         let v = serde_json::json!({"a": {"x": 1, "y": 2}, "b": {"y": 3}});
-        assert_eq!(render("{{ 'abcdef' | trunc(length=3) }}", v.clone()).unwrap(), "abc");
-        assert_eq!(render("{{ 'abcdef' | trunc(length=-2) }}", v.clone()).unwrap(), "ef");
-        assert_eq!(render("{{ 'abc' | trunc(length=10) }}", v.clone()).unwrap(), "abc");
-        assert_eq!(render("{{ 'app.yaml' | trim_suffix(suffix='.yaml') }}", v.clone()).unwrap(), "app");
-        assert_eq!(render("{{ 'v1.2' | trim_prefix(prefix='v') }}", v.clone()).unwrap(), "1.2");
-        assert_eq!(render("{{ values.a | merge(with=values.b) | to_json }}", v).unwrap(), r#"{"x":1,"y":3}"#);
+        assert_eq!(
+            render("{{ 'abcdef' | trunc(length=3) }}", v.clone()).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            render("{{ 'abcdef' | trunc(length=-2) }}", v.clone()).unwrap(),
+            "ef"
+        );
+        assert_eq!(
+            render("{{ 'abc' | trunc(length=10) }}", v.clone()).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            render("{{ 'app.yaml' | trim_suffix(suffix='.yaml') }}", v.clone()).unwrap(),
+            "app"
+        );
+        assert_eq!(
+            render("{{ 'v1.2' | trim_prefix(prefix='v') }}", v.clone()).unwrap(),
+            "1.2"
+        );
+        assert_eq!(
+            render("{{ values.a | merge(with=values.b) | to_json }}", v).unwrap(),
+            r#"{"x":1,"y":3}"#
+        );
     }
 }

@@ -141,13 +141,18 @@ pub struct Origin<'a> {
 }
 
 /// Turns every document of one rendered file into objects.
-pub fn finish(text: &str, origin: &Origin, scopes: &Scopes, errors: &mut Vec<Error>) -> Vec<Object> {
+pub fn finish(
+    text: &str,
+    origin: &Origin,
+    scopes: &Scopes,
+    errors: &mut Vec<Error>,
+) -> Vec<Object> {
     let mut objects = Vec::new();
     for doc in yaml::split_documents(text) {
         match yaml::parse::<Value>(doc.text, doc.first_line) {
             Ok(value) => match finish_one(value, origin, scopes) {
                 Ok(obj) => objects.push(obj),
-                Err(e) => errors.push(e),
+                Err(e) => errors.push(*e),
             },
             Err(e) => {
                 let line = e.line.unwrap_or(doc.first_line + 1);
@@ -156,7 +161,11 @@ pub fn finish(text: &str, origin: &Origin, scopes: &Scopes, errors: &mut Vec<Err
                     file: origin.shown.to_string(),
                     line,
                     message: e.message,
-                    excerpt: text.lines().nth(line.saturating_sub(1)).map(str::to_string),
+                    excerpt: text
+                        .lines()
+                        .nth(line.saturating_sub(1))
+                        .or_else(|| text.lines().last())
+                        .map(str::to_string),
                 });
             }
         }
@@ -164,12 +173,14 @@ pub fn finish(text: &str, origin: &Origin, scopes: &Scopes, errors: &mut Vec<Err
     objects
 }
 
-fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Object, Error> {
-    let fail = |object: String, message: String| Error::Object {
-        release: origin.release.to_string(),
-        file: origin.shown.to_string(),
-        object,
-        message,
+fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Object, Box<Error>> {
+    let fail = |object: String, message: String| {
+        Box::new(Error::Object {
+            release: origin.release.to_string(),
+            file: origin.shown.to_string(),
+            object,
+            message,
+        })
     };
     let Value::Object(map) = &mut value else {
         return Err(fail(
@@ -244,7 +255,18 @@ fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Obje
         (true, None) => None,
         (false, Some(ns)) => Some(ns),
         (false, None) => {
-            metadata.insert("namespace".into(), Value::String(origin.namespace.to_string()));
+            // Keep `namespace` next to `name`, where people look for it.
+            let rest = std::mem::take(metadata);
+            for (key, value) in rest {
+                let after_name = key == "name";
+                metadata.insert(key, value);
+                if after_name {
+                    metadata.insert(
+                        "namespace".into(),
+                        Value::String(origin.namespace.to_string()),
+                    );
+                }
+            }
             Some(origin.namespace.to_string())
         }
     };
@@ -258,7 +280,10 @@ fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Obje
         return Err(fail(describe, "metadata.labels must be a map".into()));
     };
     labels.insert(MANAGED_BY_LABEL.into(), Value::String(MANAGER.into()));
-    labels.insert(RELEASE_LABEL.into(), Value::String(origin.release.to_string()));
+    labels.insert(
+        RELEASE_LABEL.into(),
+        Value::String(origin.release.to_string()),
+    );
 
     Ok(Object {
         key: ObjectKey {
@@ -294,17 +319,27 @@ mod tests {
 
     #[test]
     fn namespaced_objects_get_the_release_namespace() {
-        let (objs, errs) = run("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n", &Scopes::new());
+        let (objs, errs) = run(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+            &Scopes::new(),
+        );
         assert!(errs.is_empty());
         assert_eq!(objs[0].key.namespace.as_deref(), Some("ns"));
         assert!(objs[0].yaml.contains("namespace: ns"));
         assert!(objs[0].yaml.contains("distro.dev/release: rel"));
-        assert!(objs[0].yaml.contains("app.kubernetes.io/managed-by: distro"));
+        assert!(
+            objs[0]
+                .yaml
+                .contains("app.kubernetes.io/managed-by: distro")
+        );
     }
 
     #[test]
     fn explicit_namespace_is_kept() {
-        let (objs, _) = run("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n", &Scopes::new());
+        let (objs, _) = run(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: other\n",
+            &Scopes::new(),
+        );
         assert_eq!(objs[0].key.namespace.as_deref(), Some("other"));
     }
 
@@ -323,17 +358,31 @@ mod tests {
 
     #[test]
     fn cluster_scoped_with_namespace_is_an_error() {
-        let (_, errs) = run("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  namespace: b\n", &Scopes::new());
+        let (_, errs) = run(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n  namespace: b\n",
+            &Scopes::new(),
+        );
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].to_string().contains("cluster-scoped"), "{}", errs[0]);
+        assert!(
+            errs[0].to_string().contains("cluster-scoped"),
+            "{}",
+            errs[0]
+        );
     }
 
     #[test]
     fn missing_fields_are_named() {
-        let (_, errs) = run("apiVersion: v1\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n", &Scopes::new());
+        let (_, errs) = run(
+            "apiVersion: v1\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            &Scopes::new(),
+        );
         assert_eq!(errs.len(), 2);
         assert!(errs[0].to_string().contains("missing kind"), "{}", errs[0]);
-        assert!(errs[1].to_string().contains("missing metadata.name"), "{}", errs[1]);
+        assert!(
+            errs[1].to_string().contains("missing metadata.name"),
+            "{}",
+            errs[1]
+        );
     }
 
     #[test]

@@ -50,7 +50,10 @@ pub struct RenderedRelease {
 /// # Errors
 /// Every template, YAML and object problem of every release, and objects
 /// rendered by two releases.
-pub fn render(snapshot: &Snapshot, dist: &Distribution) -> Result<Vec<RenderedRelease>, Vec<Error>> {
+pub fn render(
+    snapshot: &Snapshot,
+    dist: &Distribution,
+) -> Result<Vec<RenderedRelease>, Vec<Error>> {
     // Compile each package version once, used or not, so that a broken
     // template anywhere in the repository is caught.
     let packages: Vec<&Arc<Package>> = dist.catalog.values().flatten().collect();
@@ -72,8 +75,10 @@ pub fn render(snapshot: &Snapshot, dist: &Distribution) -> Result<Vec<RenderedRe
     // CRDs shipped in `crds/` are known before any template runs, so
     // templates can test `capabilities.apiVersions` for them.
     let mut scopes = Scopes::new();
-    let mut api_versions: BTreeSet<String> =
-        kinds::BUILTIN_API_VERSIONS.iter().map(|s| s.to_string()).collect();
+    let mut api_versions: BTreeSet<String> = kinds::BUILTIN_API_VERSIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let used: BTreeMap<&str, &Arc<Package>> = dist
         .releases
         .iter()
@@ -166,7 +171,10 @@ fn finish_release(
     let package = &release.package;
     let mut errors = Vec::new();
     let mut objects = Vec::new();
-    let crds = package.crds.iter().map(|f| (f.path.as_str(), f.text.as_str()));
+    let crds = package
+        .crds
+        .iter()
+        .map(|f| (f.path.as_str(), f.text.as_str()));
     let templates = outputs.iter().map(|o| (o.path.as_str(), o.text.as_str()));
     for (path, text) in crds.chain(templates) {
         let shown = snapshot.display(&format!("{}/{}", package.dir, path));

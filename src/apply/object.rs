@@ -1,0 +1,354 @@
+//! Server-side apply of one object, without writing when nothing changed.
+
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use serde_json::Value;
+
+use super::change::Action;
+use super::discovery::{Resolved, Resolver};
+use super::error::{Error, api_status};
+use crate::render::MANAGER;
+use crate::status::InventoryEntry;
+
+/// Annotation that lets distro delete and recreate an object whose change
+/// touches an immutable field.
+pub const FORCE_ANNOTATION: &str = "distro.dev/force";
+/// Annotation that keeps an object when it leaves its release.
+pub const PRUNE_ANNOTATION: &str = "distro.dev/prune";
+
+/// An object ready to apply.
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub value: Value,
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    /// `Kind.group/ns/name`, for messages.
+    pub display: String,
+}
+
+impl Desired {
+    /// Parses a rendered object.
+    ///
+    /// # Errors
+    /// The YAML does not parse (render guarantees it does).
+    pub fn from_rendered(object: &crate::render::Object) -> Result<Self, Error> {
+        let value: Value = serde_yaml_ng::from_str(&object.yaml).map_err(|e| Error::Rejected {
+            object: object.key.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(Desired {
+            value,
+            api_version: object.api_version.clone(),
+            kind: object.key.kind.clone(),
+            namespace: object.key.namespace.clone(),
+            name: object.key.name.clone(),
+            display: object.key.to_string(),
+        })
+    }
+
+    fn annotation(&self, key: &str) -> Option<&str> {
+        self.value
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+    }
+
+    pub fn inventory_entry(&self) -> InventoryEntry {
+        let (group, version) = crate::kinds::split_api_version(&self.api_version);
+        InventoryEntry {
+            group: group.to_string(),
+            version: version.to_string(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
+/// The result of applying one object.
+pub struct Applied {
+    pub action: Action,
+    /// The object as the API server now has it.
+    pub live: DynamicObject,
+    pub api: Api<DynamicObject>,
+}
+
+/// The API for an object's kind and namespace.
+///
+/// # Errors
+/// The kind is unknown to the API server.
+pub async fn api_for(
+    client: &kube::Client,
+    resolver: &Resolver,
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    display: &str,
+) -> Result<(Api<DynamicObject>, Resolved), Error> {
+    let resolved = resolver
+        .resolve(api_version, kind)
+        .await
+        .map_err(|source| Error::Api {
+            object: display.to_string(),
+            action: "discovery",
+            source,
+        })?
+        .ok_or_else(|| Error::UnknownKind {
+            object: display.to_string(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        })?;
+    let api = match (resolved.namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
+        (true, None) => Api::default_namespaced_with(client.clone(), &resolved.resource),
+        (false, _) => Api::all_with(client.clone(), &resolved.resource),
+    };
+    Ok((api, resolved))
+}
+
+/// Applies one object with field manager `distro`.
+///
+/// An existing object is first applied as a server-side dry run; when the
+/// result equals the live object nothing is written, so its
+/// resourceVersion does not move.
+///
+/// # Errors
+/// Conflicts, immutable fields, rejections, API failures, each naming the
+/// object.
+pub async fn apply(
+    client: &kube::Client,
+    resolver: &Resolver,
+    desired: &Desired,
+    force_conflicts: bool,
+) -> Result<Applied, Error> {
+    let (api, _) = api_for(
+        client,
+        resolver,
+        &desired.api_version,
+        &desired.kind,
+        desired.namespace.as_deref(),
+        &desired.display,
+    )
+    .await?;
+    let mut params = PatchParams::apply(MANAGER);
+    if force_conflicts {
+        params = params.force();
+    }
+    let live = api
+        .get_opt(&desired.name)
+        .await
+        .map_err(|source| Error::Api {
+            object: desired.display.clone(),
+            action: "get",
+            source,
+        })?;
+    if let Some(live) = &live {
+        let dry = api
+            .patch(
+                &desired.name,
+                &params.clone().dry_run(),
+                &Patch::Apply(&desired.value),
+            )
+            .await;
+        match dry {
+            Ok(dry) if same(live, &dry) => {
+                return Ok(Applied {
+                    action: Action::Unchanged,
+                    live: live.clone(),
+                    api,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => return recover(client, &api, desired, &params, e).await,
+        }
+    }
+    match api
+        .patch(&desired.name, &params, &Patch::Apply(&desired.value))
+        .await
+    {
+        Ok(obj) => Ok(Applied {
+            action: if live.is_some() {
+                Action::Configured
+            } else {
+                Action::Created
+            },
+            live: obj,
+            api,
+        }),
+        Err(e) => recover(client, &api, desired, &params, e).await,
+    }
+}
+
+/// Turns an apply error into a precise one, or recreates the object when an
+/// immutable field changed and the object allows it.
+async fn recover(
+    _client: &kube::Client,
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+    params: &PatchParams,
+    e: kube::Error,
+) -> Result<Applied, Error> {
+    let Some((code, message)) = api_status(&e) else {
+        return Err(Error::Api {
+            object: desired.display.clone(),
+            action: "apply",
+            source: e,
+        });
+    };
+    let object = desired.display.clone();
+    let message = message.to_string();
+    match code {
+        409 => Err(Error::Conflict { object, message }),
+        422 if message.contains("immutable") => {
+            if desired.annotation(FORCE_ANNOTATION) != Some("enabled") {
+                return Err(Error::Immutable { object, message });
+            }
+            recreate(api, desired, params).await
+        }
+        400..=499 => Err(Error::Rejected { object, message }),
+        _ => Err(Error::Api {
+            object,
+            action: "apply",
+            source: e,
+        }),
+    }
+}
+
+async fn recreate(
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+    params: &PatchParams,
+) -> Result<Applied, Error> {
+    let object = desired.display.clone();
+    let api_err = |action: &'static str| {
+        let object = object.clone();
+        move |source| Error::Api {
+            object,
+            action,
+            source,
+        }
+    };
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    let uid = api
+        .get_opt(&desired.name)
+        .await
+        .map_err(api_err("get"))?
+        .and_then(|o| o.metadata.uid);
+    api.delete(&desired.name, &dp)
+        .await
+        .map_err(api_err("delete"))?;
+    if let Some(uid) = uid {
+        let gone = kube::runtime::wait::await_condition(
+            api.clone(),
+            &desired.name,
+            kube::runtime::wait::conditions::is_deleted(&uid),
+        );
+        if tokio::time::timeout(Duration::from_secs(120), gone)
+            .await
+            .is_err()
+        {
+            return Err(Error::Timeout {
+                seconds: 120,
+                waiting: vec![format!("{object} to be deleted before it is recreated")],
+            });
+        }
+    }
+    let obj = api
+        .patch(&desired.name, params, &Patch::Apply(&desired.value))
+        .await
+        .map_err(api_err("create"))?;
+    Ok(Applied {
+        action: Action::Recreated,
+        live: obj,
+        api: api.clone(),
+    })
+}
+
+/// Whether a dry-run result equals the live object, ignoring what every
+/// write changes by itself.
+fn same(live: &DynamicObject, dry: &DynamicObject) -> bool {
+    fn normalise(o: &DynamicObject) -> Value {
+        let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            meta.remove("managedFields");
+            meta.remove("generation");
+        }
+        v
+    }
+    normalise(live) == normalise(dry)
+}
+
+/// Deletes an object that left its release, unless it must be kept.
+///
+/// # Errors
+/// The API server fails (an object already gone counts as deleted).
+pub async fn prune(
+    client: &kube::Client,
+    resolver: &Resolver,
+    entry: &InventoryEntry,
+) -> Result<Action, Error> {
+    let display = entry.to_string();
+    if entry.group == "apiextensions.k8s.io" && entry.kind == "CustomResourceDefinition" {
+        return Ok(Action::Skipped);
+    }
+    let api_version = if entry.group.is_empty() {
+        entry.version.clone()
+    } else {
+        format!("{}/{}", entry.group, entry.version)
+    };
+    let (api, _) = match api_for(
+        client,
+        resolver,
+        &api_version,
+        &entry.kind,
+        entry.namespace.as_deref(),
+        &display,
+    )
+    .await
+    {
+        Ok(found) => found,
+        // The kind is gone (its CRD was removed): so are its objects.
+        Err(Error::UnknownKind { .. }) => return Ok(Action::Deleted),
+        Err(e) => return Err(e),
+    };
+    let live = api
+        .get_opt(&entry.name)
+        .await
+        .map_err(|source| Error::Api {
+            object: display.clone(),
+            action: "get",
+            source,
+        })?;
+    let Some(live) = live else {
+        return Ok(Action::Deleted);
+    };
+    let keep = live
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PRUNE_ANNOTATION))
+        .is_some_and(|v| v == "disabled");
+    if keep {
+        return Ok(Action::Skipped);
+    }
+    let dp = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    match api.delete(&entry.name, &dp).await {
+        Ok(_) => Ok(Action::Deleted),
+        Err(e) if matches!(api_status(&e), Some((404, _))) => Ok(Action::Deleted),
+        Err(source) => Err(Error::Api {
+            object: display,
+            action: "delete",
+            source,
+        }),
+    }
+}

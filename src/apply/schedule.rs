@@ -1,0 +1,191 @@
+//! Running every release in dependency order. Each release waits on its
+//! dependencies' outcome channels and starts the moment the last one turns
+//! Ready: readiness is pushed, never polled.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use super::error::Error;
+use super::object::{self, Desired};
+use super::{Context, ReleaseReport, Report, prune, release, wait};
+use crate::graph::Graph;
+use crate::render::RenderedRelease;
+use crate::status::{self, DependencyRef, Reason, ReleaseRecord, Summary};
+
+/// Progress of a run, for live views.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// A release's dependencies are Ready and it started.
+    Started { name: String, objects: usize },
+    /// A release ended (Ready, failed, or skipped for a dependency).
+    Finished(ReleaseReport),
+    /// A release that left the platform was removed.
+    Removed(ReleaseReport),
+}
+
+/// Applies every release of `releases` (in apply order) following `graph`.
+///
+/// # Errors
+/// Only when the run cannot start (the `Release` CRD cannot be installed);
+/// release failures are reported in the [`Report`].
+pub async fn run(
+    ctx: &Context,
+    releases: &[RenderedRelease],
+    graph: &Graph,
+    events: Option<mpsc::UnboundedSender<Event>>,
+) -> Result<Report, Error> {
+    install_crd(ctx).await?;
+    let emit = |e: Event| {
+        if let Some(tx) = &events {
+            let _ = tx.send(e);
+        }
+    };
+
+    // One outcome channel per release: None while pending, then Some(ready).
+    type Outcome = (watch::Sender<Option<bool>>, watch::Receiver<Option<bool>>);
+    let channels: HashMap<&str, Outcome> = releases
+        .iter()
+        .map(|r| (r.name.as_str(), watch::channel(None)))
+        .collect();
+    let namespaces: HashMap<&str, &str> = releases
+        .iter()
+        .map(|r| (r.name.as_str(), r.namespace.as_str()))
+        .collect();
+    let semaphore = Semaphore::new(ctx.options.concurrency.max(1));
+
+    let tasks = releases.iter().map(|r| {
+        let deps: Vec<String> = graph
+            .releases
+            .iter()
+            .find(|n| n.name == r.name)
+            .map(|n| n.depends_on.clone())
+            .unwrap_or_default();
+        let channels = &channels;
+        let namespaces = &namespaces;
+        let semaphore = &semaphore;
+        let emit = &emit;
+        async move {
+            let mut not_ready = Vec::new();
+            for dep in &deps {
+                if let Some((_, rx)) = channels.get(dep.as_str()) {
+                    let mut rx = rx.clone();
+                    let ready = rx
+                        .wait_for(Option::is_some)
+                        .await
+                        .map(|v| *v == Some(true))
+                        .unwrap_or(false);
+                    if !ready {
+                        not_ready.push(dep.clone());
+                    }
+                }
+            }
+            let refs: Vec<DependencyRef> = deps
+                .iter()
+                .map(|d| DependencyRef {
+                    name: d.clone(),
+                    namespace: namespaces
+                        .get(d.as_str())
+                        .map(|s| s.to_string())
+                        .unwrap_or_default(),
+                })
+                .collect();
+            let report = if not_ready.is_empty() {
+                let _permit = semaphore.acquire().await;
+                emit(Event::Started {
+                    name: r.name.clone(),
+                    objects: r.objects.len(),
+                });
+                release::apply(ctx, r, refs).await
+            } else {
+                dependency_not_ready(ctx, r, refs, &not_ready).await
+            };
+            if let Some((tx, _)) = channels.get(r.name.as_str()) {
+                let _ = tx.send(Some(report.summary.ready()));
+            }
+            emit(Event::Finished(report.clone()));
+            report
+        }
+    });
+    let reports = futures::future::join_all(tasks).await;
+
+    let removed = if ctx.options.prune {
+        prune::removed_releases(ctx, releases).await?
+    } else {
+        Vec::new()
+    };
+    for r in &removed {
+        emit(Event::Removed(r.clone()));
+    }
+    Ok(Report {
+        releases: reports,
+        removed,
+    })
+}
+
+async fn dependency_not_ready(
+    ctx: &Context,
+    r: &RenderedRelease,
+    refs: Vec<DependencyRef>,
+    not_ready: &[String],
+) -> ReleaseReport {
+    let summary = Summary {
+        reason: Reason::DependencyNotReady,
+        message: format!("dependency {} is not ready", not_ready.join(", ")),
+    };
+    // Record it where users look, if the namespace is there already; a
+    // release that never ran may have no namespace yet.
+    let record = ReleaseRecord {
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        package: r.package.clone(),
+        version: r.version.clone(),
+        digest: r.digest.clone(),
+        depends_on: refs,
+        ..Default::default()
+    };
+    if let Ok(previous) = ctx.store.get(&r.namespace, &r.name).await
+        && let Ok(written) = ctx.store.write_spec(previous.as_ref(), &record).await
+    {
+        let _ = ctx.store.write_status(&written, &summary, None).await;
+    }
+    ReleaseReport {
+        name: r.name.clone(),
+        namespace: r.namespace.clone(),
+        revision: ReleaseRecord::revision(&r.version, &r.digest),
+        summary,
+        changes: Default::default(),
+        started: None,
+        finished: SystemTime::now(),
+    }
+}
+
+/// Applies the `Release` CRD (no write when unchanged) and waits until it is
+/// Established.
+async fn install_crd(ctx: &Context) -> Result<(), Error> {
+    let value = status::crd_object();
+    let desired = Desired {
+        value,
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        namespace: None,
+        name: format!("{}.{}", status::PLURAL, status::GROUP),
+        display: format!(
+            "CustomResourceDefinition/{}.{}",
+            status::PLURAL,
+            status::GROUP
+        ),
+    };
+    let applied = object::apply(&ctx.client, &ctx.resolver, &desired, true).await?;
+    wait::all_ready(
+        vec![wait::Pending {
+            api: applied.api,
+            name: desired.name.clone(),
+            display: desired.display.clone(),
+            last: applied.live,
+        }],
+        ctx.options.timeout,
+    )
+    .await
+}

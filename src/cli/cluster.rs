@@ -1,0 +1,96 @@
+//! What the cluster commands share: a runtime, a client, the table.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+
+use crate::status::ReleaseRecord;
+
+/// Runs async work on a fresh multi-threaded runtime.
+pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    Ok(rt.block_on(f))
+}
+
+/// A client from `KUBECONFIG`, `~/.kube/config` or the in-cluster
+/// service account, as kubectl finds it.
+pub async fn client() -> anyhow::Result<kube::Client> {
+    kube::Client::try_default()
+        .await
+        .context("no usable kubeconfig (KUBECONFIG, ~/.kube/config) or in-cluster service account")
+}
+
+/// One row of the release table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Row {
+    pub namespace: String,
+    pub name: String,
+    pub revision: String,
+    /// "True", "False" or "Unknown".
+    pub ready: String,
+    pub reason: String,
+    pub message: String,
+}
+
+impl Row {
+    pub fn from_record(r: &ReleaseRecord) -> Self {
+        let ready = r.ready();
+        Row {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            revision: r
+                .last_applied_revision
+                .clone()
+                .unwrap_or_else(|| ReleaseRecord::revision(&r.version, &r.digest)),
+            ready: ready
+                .map(|c| c.status.to_string())
+                .unwrap_or_else(|| "Unknown".into()),
+            reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+            message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+/// `NAMESPACE NAME REVISION READY STATUS`, as `kubectl get releases -A`.
+pub fn table(rows: &[Row]) -> String {
+    let headers = ["NAMESPACE", "NAME", "REVISION", "READY", "STATUS"];
+    let cells: Vec<[String; 5]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.namespace.clone(),
+                r.name.clone(),
+                r.revision.clone(),
+                r.ready.clone(),
+                r.message.replace('\n', " "),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cols: [&str; 5]| {
+        let mut s = String::new();
+        for (i, c) in cols.iter().enumerate() {
+            if i == 4 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<w$}   ", w = widths[i]));
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(&mut out, headers);
+    for row in &cells {
+        line(&mut out, [&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    }
+    out
+}

@@ -1,0 +1,45 @@
+//! `distro diff`.
+
+use std::process::ExitCode;
+
+use super::Global;
+use super::cluster::{block_on, client};
+use crate::apply::{self, Context, Options};
+use crate::pipeline;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Compare as if --force-conflicts were given to apply.
+    #[arg(long)]
+    pub force_conflicts: bool,
+}
+
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
+    let rendered = pipeline::render(&global.options())?;
+    let report = block_on(async {
+        let ctx = Context::new(
+            client().await?,
+            Options {
+                force_conflicts: args.force_conflicts,
+                ..Options::default()
+            },
+        );
+        apply::diff(&ctx, &rendered.releases)
+            .await
+            .map_err(anyhow::Error::from)
+    })??;
+    let mut out = String::new();
+    for d in &report.objects {
+        out.push_str(&format!("# {} {} ({})\n", d.action, d.object, d.release));
+        out.push_str(&d.diff);
+        if !d.diff.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    super::print(&out)?;
+    Ok(if report.has_changes() {
+        ExitCode::from(super::EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

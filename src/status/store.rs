@@ -1,0 +1,316 @@
+//! Reading and writing `Release` objects (client required).
+
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::conditions::{Condition, Summary, conditions_for};
+use super::{API_VERSION, CRD_YAML, GROUP, KIND, PLURAL, VERSION};
+use crate::render::{MANAGED_BY_LABEL, MANAGER};
+
+/// Errors talking to the API server about `Release` objects.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Release/{namespace}/{name}: {action} failed: {source}")]
+    Api {
+        namespace: String,
+        name: String,
+        action: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("listing Release objects failed: {0}")]
+    List(#[source] kube::Error),
+}
+
+/// One object a release applied, as kept in `status.inventory`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct InventoryEntry {
+    #[serde(default)]
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for InventoryEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        };
+        match &self.namespace {
+            Some(ns) => write!(f, "{kind}/{ns}/{}", self.name),
+            None => write!(f, "{kind}/{}", self.name),
+        }
+    }
+}
+
+/// A dependency as recorded in `spec.dependsOn`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DependencyRef {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// What the cluster knows about one release.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReleaseRecord {
+    pub name: String,
+    pub namespace: String,
+    pub package: String,
+    pub version: String,
+    pub digest: String,
+    pub depends_on: Vec<DependencyRef>,
+    pub generation: Option<i64>,
+    pub observed_generation: Option<i64>,
+    pub last_applied_revision: Option<String>,
+    pub conditions: Vec<Condition>,
+    pub inventory: Vec<InventoryEntry>,
+}
+
+impl ReleaseRecord {
+    /// `<version>@sha256:<first 12 hex>`: short enough for a table column,
+    /// precise enough to tell two renders of one version apart.
+    pub fn revision(version: &str, digest: &str) -> String {
+        let hex = digest.trim_start_matches("sha256:");
+        format!("{version}@sha256:{}", &hex[..hex.len().min(12)])
+    }
+
+    /// The `Ready` condition, if any.
+    pub fn ready(&self) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.type_ == "Ready")
+    }
+
+    fn from_object(obj: &DynamicObject) -> Self {
+        let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
+        let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
+        let text = |v: &Value, k: &str| {
+            v.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let list = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Array(vec![]));
+        ReleaseRecord {
+            name: obj.metadata.name.clone().unwrap_or_default(),
+            namespace: obj.metadata.namespace.clone().unwrap_or_default(),
+            package: text(&spec, "package"),
+            version: text(&spec, "version"),
+            digest: text(&spec, "digest"),
+            depends_on: serde_json::from_value(list(&spec, "dependsOn")).unwrap_or_default(),
+            generation: obj.metadata.generation,
+            observed_generation: status.get("observedGeneration").and_then(Value::as_i64),
+            last_applied_revision: status
+                .get("lastAppliedRevision")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            conditions: serde_json::from_value(list(&status, "conditions")).unwrap_or_default(),
+            inventory: serde_json::from_value(list(&status, "inventory")).unwrap_or_default(),
+        }
+    }
+}
+
+/// The Release CRD as an object to apply.
+pub fn crd_object() -> Value {
+    serde_yaml_ng::from_str(CRD_YAML).unwrap_or(Value::Null)
+}
+
+/// Access to `Release` objects.
+#[derive(Clone)]
+pub struct Store {
+    client: kube::Client,
+    resource: ApiResource,
+}
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+impl Store {
+    pub fn new(client: kube::Client) -> Self {
+        let gvk = GroupVersionKind::gvk(GROUP, VERSION, KIND);
+        Store {
+            client,
+            resource: ApiResource::from_gvk_with_plural(&gvk, PLURAL),
+        }
+    }
+
+    fn api(&self, namespace: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), namespace, &self.resource)
+    }
+
+    /// Reads one release; `None` when it does not exist (or the CRD is not
+    /// installed yet).
+    ///
+    /// # Errors
+    /// The API server fails.
+    pub async fn get(&self, namespace: &str, name: &str) -> Result<Option<ReleaseRecord>, Error> {
+        match self.api(namespace).get_opt(name).await {
+            Ok(obj) => Ok(obj.as_ref().map(ReleaseRecord::from_object)),
+            Err(e) if is_missing_resource(&e) => Ok(None),
+            Err(source) => Err(Error::Api {
+                namespace: namespace.into(),
+                name: name.into(),
+                action: "get",
+                source,
+            }),
+        }
+    }
+
+    /// Every release managed by distro, in all namespaces, sorted by
+    /// namespace and name.
+    ///
+    /// # Errors
+    /// The API server fails (a missing CRD gives an empty list).
+    pub async fn list(&self) -> Result<Vec<ReleaseRecord>, Error> {
+        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &self.resource);
+        let lp = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+        let list = match api.list(&lp).await {
+            Ok(l) => l,
+            Err(e) if is_missing_resource(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(Error::List(e)),
+        };
+        let mut out: Vec<ReleaseRecord> =
+            list.items.iter().map(ReleaseRecord::from_object).collect();
+        out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        Ok(out)
+    }
+
+    /// Applies the spec (package, version, digest, dependencies) when it
+    /// differs from `current`. Returns the record as it now stands.
+    ///
+    /// # Errors
+    /// The API server rejects the write.
+    pub async fn write_spec(
+        &self,
+        current: Option<&ReleaseRecord>,
+        desired: &ReleaseRecord,
+    ) -> Result<ReleaseRecord, Error> {
+        if let Some(c) = current
+            && c.package == desired.package
+            && c.version == desired.version
+            && c.digest == desired.digest
+            && c.depends_on == desired.depends_on
+        {
+            return Ok(c.clone());
+        }
+        let body = json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {
+                "name": desired.name,
+                "namespace": desired.namespace,
+                "labels": {MANAGED_BY_LABEL: MANAGER},
+            },
+            "spec": {
+                "package": desired.package,
+                "version": desired.version,
+                "digest": desired.digest,
+                "dependsOn": desired.depends_on,
+            },
+        });
+        let obj = self
+            .api(&desired.namespace)
+            .patch(
+                &desired.name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(|source| Error::Api {
+                namespace: desired.namespace.clone(),
+                name: desired.name.clone(),
+                action: "apply",
+                source,
+            })?;
+        let mut record = ReleaseRecord::from_object(&obj);
+        if let Some(c) = current {
+            record.conditions = c.conditions.clone();
+            record.inventory = c.inventory.clone();
+            record.last_applied_revision = c.last_applied_revision.clone();
+        }
+        Ok(record)
+    }
+
+    /// Writes the status for a summary, unless it would not change anything:
+    /// an unchanged release costs no write.
+    ///
+    /// # Errors
+    /// The API server rejects the write.
+    pub async fn write_status(
+        &self,
+        record: &ReleaseRecord,
+        summary: &Summary,
+        inventory: Option<&[InventoryEntry]>,
+    ) -> Result<(), Error> {
+        let conditions = conditions_for(summary, record.generation, &record.conditions, &now());
+        let revision = ReleaseRecord::revision(&record.version, &record.digest);
+        let last_applied = if summary.ready() {
+            Some(revision.clone())
+        } else {
+            record.last_applied_revision.clone()
+        };
+        let inventory = inventory.unwrap_or(&record.inventory);
+        if conditions == record.conditions
+            && last_applied == record.last_applied_revision
+            && record.observed_generation == record.generation
+            && inventory == record.inventory.as_slice()
+        {
+            return Ok(());
+        }
+        let mut status = json!({
+            "observedGeneration": record.generation,
+            "lastAttemptedRevision": revision,
+            "digest": record.digest,
+            "conditions": conditions,
+            "inventory": inventory,
+        });
+        if let Some(rev) = last_applied {
+            status["lastAppliedRevision"] = Value::String(rev);
+        }
+        let body = json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
+        self.api(&record.namespace)
+            .patch_status(
+                &record.name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+            .map_err(|source| Error::Api {
+                namespace: record.namespace.clone(),
+                name: record.name.clone(),
+                action: "status update",
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Deletes a release record.
+    ///
+    /// # Errors
+    /// The API server fails (a record already gone is fine).
+    pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), Error> {
+        match self.api(namespace).delete(name, &Default::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_missing_resource(&e) => Ok(()),
+            Err(source) => Err(Error::Api {
+                namespace: namespace.into(),
+                name: name.into(),
+                action: "delete",
+                source,
+            }),
+        }
+    }
+}
+
+/// 404: the object, or the whole resource type, does not exist.
+pub(crate) fn is_missing_resource(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 404)
+}
