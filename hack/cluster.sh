@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Functions run through traps and wait_for look unreachable to shellcheck.
+# shellcheck disable=SC2317
 # Local Kubernetes control plane on 127.0.0.1 for integration tests and
 # benchmarks: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 # kwok (fake nodes and pods), all built from Go modules. See
@@ -9,8 +11,6 @@
 #   hack/cluster.sh down DIR    stop the processes listed in DIR/pids
 #   hack/cluster.sh selftest    up, run workloads to Ready, down
 set -euo pipefail
-# Functions run through traps and wait_for look unreachable to shellcheck.
-# shellcheck disable=SC2317
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
@@ -336,8 +336,7 @@ status:
     ephemeral-storage: 1Ti
   nodeInfo:
     architecture: amd64
-    kubeletVersion: fake
-    kubeProxyVersion: fake
+    kubeletVersion: $K8S_VERSION
     operatingSystem: linux
 EOF
 	done
@@ -350,7 +349,10 @@ start() {
 	shift
 	local -a launcher=()
 	command -v setsid >/dev/null 2>&1 && launcher=(setsid)
-	"${launcher[@]}" "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 7>&- 8>&- 9>&- &
+	# No proxy settings reach the components: everything they talk to is on
+	# 127.0.0.1, and nothing may leave the machine through a proxy.
+	"${launcher[@]}" env -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY -u http_proxy -u https_proxy -u all_proxy \
+		NO_PROXY='*' no_proxy='*' "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 6>&- 7>&- 8>&- 9>&- &
 	local pid=$!
 	echo "$pid" >>"$DIR/pids"
 	PROC_NAMES+=("$name")
@@ -408,6 +410,9 @@ cmd_up() {
 	command -v "$KUBECTL" >/dev/null 2>&1 || die "kubectl not found (set KUBECTL=/path/to/kubectl)"
 	require_built
 	DIR=$(abs_dir "$1")
+	# Two 'up's on one DIR would overwrite each other's pids and credentials.
+	exec 6>"$DIR/.up.lock"
+	flock -n 6 || die "another '$0 up' is running on $DIR"
 	if [[ -s $DIR/pids ]]; then
 		local pid
 		while read -r pid; do
@@ -431,7 +436,7 @@ cmd_up() {
 
 	# Ports are chosen and bound under a lock so that clusters started at the
 	# same time do not pick the same ones.
-	local lock=${TMPDIR:-/tmp}/distro-cluster-ports.lock
+	local lock=/tmp/distro-cluster-ports.lock
 	exec 8>"$lock"
 	flock -w "$START_TIMEOUT" 8 || die "could not take $lock within ${START_TIMEOUT}s"
 	trap up_failed ERR INT TERM
@@ -479,6 +484,7 @@ cmd_up() {
 		--service-cluster-ip-range="$SERVICE_CIDR" \
 		--authorization-mode=RBAC \
 		--allow-privileged=true \
+		--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
 		--audit-policy-file="$DIR/audit-policy.yaml" \
 		--audit-log-path="$DIR/audit.log" \
 		--audit-log-mode=blocking \
@@ -550,7 +556,7 @@ ETCD_ENDPOINT=http://127.0.0.1:$etcd_port
 AUDIT_LOG=$DIR/audit.log
 EOF
 	log "cluster up in $(($(now) - t0))s: $server (state in $DIR)"
-	echo "export KUBECONFIG=$DIR/kubeconfig"
+	printf 'export KUBECONFIG=%q\n' "$DIR/kubeconfig"
 }
 
 # ---------------------------------------------------------------------------
@@ -562,7 +568,7 @@ ours() {
 	local pid=$1
 	kill -0 "$pid" 2>/dev/null || return 1
 	[[ -r /proc/$pid/cmdline ]] || return 0
-	tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$DIR"
+	tr '\0' '\n' <"/proc/$pid/cmdline" | grep -qF -- "$DIR/"
 }
 
 # stop_pids PID...: TERM, then KILL whatever is still running after
@@ -575,7 +581,7 @@ stop_pids() {
 			kill -TERM "$pid" 2>/dev/null || true
 			live+=("$pid")
 		elif kill -0 "$pid" 2>/dev/null; then
-			log "leaving pid $pid alone: its command line does not mention $DIR"
+			log "leaving pid $pid alone: its command line does not mention $DIR/"
 		fi
 	done
 	deadline=$(($(now) + STOP_TIMEOUT))

@@ -40,6 +40,137 @@ pub fn parse<T: DeserializeOwned>(text: &str, line_offset: usize) -> Result<T, Y
     })
 }
 
+/// Parses one YAML document into a JSON value, rejecting duplicate keys
+/// (which YAML forbids and which would otherwise silently keep the last one).
+pub fn parse_value(text: &str, line_offset: usize) -> Result<serde_json::Value, YamlError> {
+    parse::<Strict>(text, line_offset)
+        .map(|s| s.0)
+        .map_err(|mut e| {
+            // The parser places errors raised while building a map at the map's
+            // start; point at the repeated key instead.
+            if let Some(key) = e
+                .message
+                .split_once("duplicate key ")
+                .and_then(|(_, k)| serde_json::from_str::<String>(k).ok())
+                && let Some(line) =
+                    second_occurrence(text, &key, e.line.map(|l| l.saturating_sub(line_offset)))
+            {
+                e.line = Some(line + line_offset);
+                e.column = None;
+            }
+            e
+        })
+}
+
+/// The 1-based line where `key:` appears for the second time at or after
+/// `from` (1-based), at the indentation of its first appearance.
+fn second_occurrence(text: &str, key: &str, from: Option<usize>) -> Option<usize> {
+    let from = from.unwrap_or(1).saturating_sub(1);
+    let mut first_indent = None;
+    for (i, line) in text.lines().enumerate().skip(from) {
+        let body = line.trim_start();
+        let indent = line.len() - body.len();
+        let body = body.strip_prefix("- ").unwrap_or(body);
+        let is_key = [
+            format!("{key}:"),
+            format!("\"{key}\":"),
+            format!("'{key}':"),
+        ]
+        .iter()
+        .any(|k| body.starts_with(k.as_str()));
+        if !is_key {
+            continue;
+        }
+        match first_indent {
+            None => first_indent = Some(indent),
+            Some(first) if first == indent => return Some(i + 1),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// Deserialises a field as a JSON value with [`parse_value`]'s rules.
+pub fn strict<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<Strict>::deserialize(d)?.map(|s| s.0))
+}
+
+/// A JSON value read from YAML with duplicate keys refused and scalar keys
+/// (`1:`, `true:`) turned into strings, as Kubernetes' YAML reader does.
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(serde_json::Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(Strict(key)) = map.next_key()? {
+            let key = match key {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Null => "null".to_string(),
+                other @ (serde_json::Value::Bool(_) | serde_json::Value::Number(_)) => {
+                    other.to_string()
+                }
+                _ => return Err(serde::de::Error::custom("a map key must be a scalar")),
+            };
+            let Strict(value) = map.next_value()?;
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!("duplicate key {key:?}")));
+            }
+            out.insert(key, value);
+        }
+        Ok(serde_json::Value::Object(out))
+    }
+}
+
 /// One document of a multi-document stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Document<'a> {
@@ -102,6 +233,20 @@ mod tests {
     fn error_lines_are_offset() {
         let err = parse::<serde_json::Value>("a: 1\nb: [\n", 10).unwrap_err();
         assert!(err.line.unwrap() >= 11, "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_their_line() {
+        let err = parse_value("a: 1\nb:\n  c: 1\n  c: 2\n", 0).unwrap_err();
+        assert!(err.message.contains("duplicate key \"c\""), "{err:?}");
+        assert_eq!(err.line, Some(4), "{err:?}");
+        assert!(parse_value("a: 1\nb: {a: 1}\n", 0).is_ok());
+    }
+
+    #[test]
+    fn scalar_keys_become_strings() {
+        let v = parse_value("1: a\ntrue: b\n", 0).unwrap();
+        assert_eq!(v, serde_json::json!({"1": "a", "true": "b"}));
     }
 
     #[test]

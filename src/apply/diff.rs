@@ -103,6 +103,7 @@ async fn diff_one(
         &desired.kind,
         desired.namespace.as_deref(),
         &desired.display,
+        std::time::Duration::ZERO,
     )
     .await
     {

@@ -71,10 +71,11 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: kube::Client, options: Options) -> Self {
+    /// A context for the releases of `platform`.
+    pub fn new(client: kube::Client, platform: &str, options: Options) -> Self {
         Context {
             resolver: Resolver::new(client.clone()),
-            store: Store::new(client.clone()),
+            store: Store::new(client.clone(), platform),
             client,
             options,
         }

@@ -17,6 +17,10 @@ pub const FORCE_ANNOTATION: &str = "distro.dev/force";
 /// Annotation that keeps an object when it leaves its release.
 pub const PRUNE_ANNOTATION: &str = "distro.dev/prune";
 
+/// How long a kind may stay missing from discovery before apply calls it
+/// unknown.
+pub const DISCOVERY_GRACE: Duration = Duration::from_secs(10);
+
 /// An object ready to apply.
 #[derive(Debug, Clone)]
 pub struct Desired {
@@ -87,20 +91,34 @@ pub async fn api_for(
     kind: &str,
     namespace: Option<&str>,
     display: &str,
+    grace: Duration,
 ) -> Result<(Api<DynamicObject>, Resolved), Error> {
-    let resolved = resolver
-        .resolve(api_version, kind)
-        .await
-        .map_err(|source| Error::Api {
-            object: display.to_string(),
-            action: "discovery",
-            source,
-        })?
-        .ok_or_else(|| Error::UnknownKind {
-            object: display.to_string(),
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
-        })?;
+    // A CRD reports Established a moment before discovery serves its kind;
+    // give discovery a bounded grace period before calling the kind unknown.
+    let deadline = tokio::time::Instant::now() + grace;
+    let resolved = loop {
+        let found = resolver
+            .resolve(api_version, kind)
+            .await
+            .map_err(|source| Error::Api {
+                object: display.to_string(),
+                action: "discovery",
+                source,
+            })?;
+        match found {
+            Some(r) => break r,
+            None if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            None => {
+                return Err(Error::UnknownKind {
+                    object: display.to_string(),
+                    api_version: api_version.to_string(),
+                    kind: kind.to_string(),
+                });
+            }
+        }
+    };
     let api = match (resolved.namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
         (true, None) => Api::default_namespaced_with(client.clone(), &resolved.resource),
@@ -131,6 +149,7 @@ pub async fn apply(
         &desired.kind,
         desired.namespace.as_deref(),
         &desired.display,
+        DISCOVERY_GRACE,
     )
     .await?;
     let mut params = PatchParams::apply(MANAGER);
@@ -310,6 +329,7 @@ pub async fn prune(
         &entry.kind,
         entry.namespace.as_deref(),
         &display,
+        Duration::ZERO,
     )
     .await
     {

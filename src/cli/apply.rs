@@ -56,7 +56,11 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     };
     let total = rendered.releases.len();
     let report = block_on(async {
-        let ctx = Context::new(client().await?, options);
+        let ctx = Context::new(
+            client().await?,
+            &rendered.loaded.distribution.platform.name,
+            options,
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let progress = tokio::spawn(show_progress(rx, total));
         let report = apply::run(&ctx, &rendered.releases, &rendered.loaded.graph, Some(tx)).await;

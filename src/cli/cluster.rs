@@ -18,9 +18,15 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
 /// A client from `KUBECONFIG`, `~/.kube/config` or the in-cluster
 /// service account, as kubectl finds it.
 pub async fn client() -> anyhow::Result<kube::Client> {
-    kube::Client::try_default()
-        .await
-        .context("no usable kubeconfig (KUBECONFIG, ~/.kube/config) or in-cluster service account")
+    let mut config = kube::Config::infer().await.context(
+        "no usable kubeconfig (KUBECONFIG, ~/.kube/config) or in-cluster service account",
+    )?;
+    // Name ourselves in audit logs and API server metrics.
+    let agent = concat!("distro/", env!("CARGO_PKG_VERSION"));
+    if let Ok(value) = http::HeaderValue::from_str(agent) {
+        config.headers.push((http::header::USER_AGENT, value));
+    }
+    kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
 /// One row of the release table.

@@ -19,6 +19,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let report = block_on(async {
         let ctx = Context::new(
             client().await?,
+            &rendered.loaded.distribution.platform.name,
             Options {
                 force_conflicts: args.force_conflicts,
                 ..Options::default()

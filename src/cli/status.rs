@@ -21,8 +21,9 @@ pub struct Args {
 
 pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let records = block_on(async {
-        Store::new(client().await?)
-            .list()
+        // Every platform's releases, as `kubectl get releases -A` shows.
+        Store::new(client().await?, "")
+            .list_all()
             .await
             .map_err(anyhow::Error::from)
     })??;

@@ -26,7 +26,7 @@ pub struct ReleaseSpec {
     /// Off unless the platform enables it.
     #[serde(default)]
     pub optional: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::strict")]
     pub values: Option<Value>,
     /// Files inside the package directory, merged over `values.yaml` in order.
     #[serde(default)]

@@ -69,15 +69,26 @@ pub(crate) fn line_of_name(text: &str, key: &str, value: &str) -> Option<usize> 
 
 /// The 1-based line of a list item `- <name>` or a key `<name>:` in `text`;
 /// used to point at a release named in the platform file.
-pub(crate) fn line_of_item(text: &str, name: &str) -> Option<usize> {
-    text.lines()
-        .position(|line| {
-            let t = line.trim_start();
-            let t = t.strip_prefix("- ").unwrap_or(t).trim_end();
-            let t = t.trim_matches(|c| c == '"' || c == '\'');
-            t == name || t.strip_prefix(name).is_some_and(|r| r.starts_with(':'))
+pub(crate) fn line_of_item(text: &str, key: &str, name: &str) -> Option<usize> {
+    let block = text.lines().position(|line| {
+        let t = line.trim_start();
+        let t = t.strip_prefix("- ").unwrap_or(t).trim_end();
+        let t = t.trim_matches(|c| c == '"' || c == '\'');
+        t == name || t.strip_prefix(name).is_some_and(|r| r.starts_with(':'))
+    });
+    // Flow style: `disable: [a, b]` on the key's own line.
+    let flow = || {
+        text.lines().position(|line| {
+            line.trim_start()
+                .strip_prefix(key)
+                .and_then(|r| r.strip_prefix(':'))
+                .is_some_and(|r| {
+                    r.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                        .any(|w| w == name)
+                })
         })
-        .map(|i| i + 1)
+    };
+    block.or_else(flow).map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -90,5 +101,13 @@ mod tests {
         assert_eq!(line_of_name(text, "name", "a"), Some(2));
         assert_eq!(line_of_name(text, "name", "b"), Some(4));
         assert_eq!(line_of_name(text, "name", "c"), None);
+    }
+
+    #[test]
+    fn finds_items_in_block_and_flow_lists() {
+        let text = "bundle: x\nenable:\n  - a\ndisable: [b, c]\n";
+        assert_eq!(line_of_item(text, "enable", "a"), Some(3));
+        assert_eq!(line_of_item(text, "disable", "c"), Some(4));
+        assert_eq!(line_of_item(text, "disable", "z"), None);
     }
 }

@@ -46,7 +46,8 @@ pub struct Distribution {
 /// break the package's schema, `valuesFiles` outside the package.
 pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
     let mut errors = Vec::new();
-    let catalog = package::load_all(snapshot, &mut errors);
+    let mut broken = std::collections::BTreeSet::new();
+    let catalog = package::load_all(snapshot, &mut errors, &mut broken);
 
     let platform_file = snapshot.platform_file().to_string();
     let platform_bytes = snapshot.get(&platform_file).unwrap_or_default();
@@ -84,6 +85,12 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
             serde_json::Value::Null
         }
     };
+    if let Err(m) = check_dns_label(&platform.name) {
+        errors.push(Error::file(
+            snapshot.display(&platform_file),
+            format!("name: {m}"),
+        ));
+    }
     if let Some(interval) = &platform.interval
         && let Err(m) = parse_duration(interval)
     {
@@ -138,6 +145,7 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
     let ctx = release::Context {
         snapshot,
         catalog: &catalog,
+        broken: &broken,
         platform: &platform,
         platform_file: &platform_file,
         platform_text: &platform_text,

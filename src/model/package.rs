@@ -1,7 +1,7 @@
 //! Packages: `packages/<name>/<version>/` with `package.yaml`, `values.yaml`,
 //! an optional `values.schema.json`, `templates/` and `crds/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -74,8 +74,14 @@ impl Package {
 /// All package versions in the snapshot, by name, lowest version first.
 pub type Catalog = BTreeMap<String, Vec<Arc<Package>>>;
 
-/// Reads every `packages/<name>/<version>/` directory.
-pub fn load_all(snapshot: &Snapshot, errors: &mut Vec<Error>) -> Catalog {
+/// Reads every `packages/<name>/<version>/` directory. Names of packages
+/// with a broken version go to `broken`: their errors are already reported,
+/// so releases of them must not add "not found" on top.
+pub fn load_all(
+    snapshot: &Snapshot,
+    errors: &mut Vec<Error>,
+    broken: &mut BTreeSet<String>,
+) -> Catalog {
     let mut dirs: BTreeMap<String, ()> = BTreeMap::new();
     for (path, _) in snapshot.under("packages/") {
         let parts: Vec<&str> = path.splitn(4, '/').collect();
@@ -85,11 +91,14 @@ pub fn load_all(snapshot: &Snapshot, errors: &mut Vec<Error>) -> Catalog {
     }
     let mut catalog = Catalog::new();
     for dir in dirs.keys() {
-        if let Some(package) = load(snapshot, dir, errors) {
-            catalog
+        match load(snapshot, dir, errors) {
+            Some(package) => catalog
                 .entry(package.meta.name.clone())
                 .or_default()
-                .push(Arc::new(package));
+                .push(Arc::new(package)),
+            None => {
+                broken.insert(dir.split('/').nth(1).unwrap_or_default().to_string());
+            }
         }
     }
     for versions in catalog.values_mut() {
@@ -224,7 +233,22 @@ pub(crate) fn parse_values(
     bytes: &[u8],
     errors: &mut Vec<Error>,
 ) -> Option<Value> {
-    match parse_yaml::<Value>(snapshot, path, bytes, errors)? {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(_) => {
+            errors.push(Error::file(snapshot.display(path), "not UTF-8 text"));
+            return None;
+        }
+    };
+    let parsed = yaml::parse_value(text, 0)
+        .map_err(|error| {
+            errors.push(Error::Yaml {
+                file: snapshot.display(path),
+                error,
+            })
+        })
+        .ok()?;
+    match parsed {
         Value::Null => Some(Value::Object(Default::default())),
         v @ Value::Object(_) => Some(v),
         other => {

@@ -10,6 +10,10 @@ use serde_json::Value;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Platform {
+    /// Identifies this platform's releases in a cluster, so that two
+    /// platforms sharing a cluster never prune each other. Default `default`.
+    #[serde(default = "default_name")]
+    pub name: String,
     /// Name of a file in `bundles/` without `.yaml`.
     pub bundle: String,
     /// The Kubernetes version templates see as `capabilities.kubeVersion`
@@ -23,7 +27,7 @@ pub struct Platform {
     #[serde(default)]
     pub disable: Vec<String>,
     /// Platform-wide values, seen by every template as `platform`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::strict")]
     pub values: Option<Value>,
     /// Per-release overrides, the highest precedence.
     #[serde(default)]
@@ -36,11 +40,15 @@ pub struct Platform {
     pub interval: Option<String>,
 }
 
+fn default_name() -> String {
+    "default".to_string()
+}
+
 /// `releases.<name>` in the platform file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ReleaseOverride {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::yaml::strict")]
     pub values: Option<Value>,
 }
 
@@ -95,13 +103,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "ms" => Some(Duration::from_millis(n)),
+            "s" => Some(Duration::from_secs(n)),
+            "m" => n.checked_mul(60).map(Duration::from_secs),
+            "h" => n.checked_mul(3600).map(Duration::from_secs),
             _ => return Err(bad()),
         };
-        total += unit;
+        total = unit
+            .and_then(|u| total.checked_add(u))
+            .ok_or_else(|| format!("{text:?} is too long a duration"))?;
         rest = &rest[unit_len..];
     }
     Ok(total)
@@ -120,5 +130,8 @@ mod tests {
         assert!(parse_duration("m5").is_err());
         assert!(parse_duration("5d").is_err());
         assert!(parse_duration("").is_err());
+        // Regression: these overflowed and panicked.
+        assert!(parse_duration("18446744073709551615s1s").is_err());
+        assert!(parse_duration("9999999999999999h").is_err());
     }
 }

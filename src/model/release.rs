@@ -82,6 +82,8 @@ pub fn parse_kube_version(text: &str) -> Option<semver::Version> {
 pub(crate) struct Context<'a> {
     pub snapshot: &'a Snapshot,
     pub catalog: &'a Catalog,
+    /// Packages with a version that failed to load (already reported).
+    pub broken: &'a BTreeSet<String>,
     pub platform: &'a Platform,
     pub platform_file: &'a str,
     pub platform_text: &'a str,
@@ -124,7 +126,7 @@ pub(crate) fn resolve(
 
     let platform_error = |key: &str, name: &str, what: &str| Error::File {
         file: ctx.snapshot.display(ctx.platform_file),
-        line: line_of_item(ctx.platform_text, name),
+        line: line_of_item(ctx.platform_text, key, name),
         message: format!(
             "{key}: {what} {name:?} is not a release of bundle {:?}",
             ctx.platform.bundle
@@ -223,6 +225,11 @@ fn pick_version(
             return None;
         }
     };
+    if ctx.broken.contains(&spec.package) {
+        // Resolving against the versions that did load could pick the wrong
+        // one; the broken version's own error says what to fix.
+        return None;
+    }
     let Some(versions) = ctx.catalog.get(&spec.package) else {
         errors.push(release_error(
             &spec.name,

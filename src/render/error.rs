@@ -31,13 +31,16 @@ pub enum Error {
     /// The rendered output of a template is not valid YAML. The line is the
     /// line in the rendered output, shown with its text.
     #[error(
-        "{file}: release {release}: rendered output line {line}: {message}{}",
+        "{}: release {release}: {message}{}",
+        yaml_location(file, *line, *rendered),
         show_excerpt(excerpt)
     )]
     Yaml {
         release: String,
         file: String,
         line: usize,
+        /// Whether the line is in a template's output (not the file itself).
+        rendered: bool,
         message: String,
         excerpt: Option<String>,
     },
@@ -60,6 +63,16 @@ pub enum Error {
         second_release: String,
         second_file: String,
     },
+}
+
+/// `file:line` for files parsed as written (`crds/`), and the rendered
+/// output's line for templates, whose source lines differ.
+fn yaml_location(file: &str, line: usize, rendered: bool) -> String {
+    if rendered {
+        format!("{file}: rendered output line {line}")
+    } else {
+        format!("{file}:{line}")
+    }
 }
 
 fn show_excerpt(text: &Option<String>) -> String {

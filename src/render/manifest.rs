@@ -138,6 +138,8 @@ pub struct Origin<'a> {
     pub source: &'a str,
     /// The file as shown to users.
     pub shown: &'a str,
+    /// Whether the text is a template's output rather than the file itself.
+    pub rendered: bool,
 }
 
 /// Turns every document of one rendered file into objects.
@@ -149,7 +151,7 @@ pub fn finish(
 ) -> Vec<Object> {
     let mut objects = Vec::new();
     for doc in yaml::split_documents(text) {
-        match yaml::parse::<Value>(doc.text, doc.first_line) {
+        match yaml::parse_value(doc.text, doc.first_line) {
             Ok(value) => match finish_one(value, origin, scopes) {
                 Ok(obj) => objects.push(obj),
                 Err(e) => errors.push(*e),
@@ -160,6 +162,7 @@ pub fn finish(
                     release: origin.release.to_string(),
                     file: origin.shown.to_string(),
                     line,
+                    rendered: origin.rendered,
                     message: e.message,
                     excerpt: text
                         .lines()
@@ -308,6 +311,7 @@ mod tests {
             namespace: "ns",
             source: "templates/a.yaml",
             shown: "packages/p/1.0.0/templates/a.yaml",
+            rendered: true,
         }
     }
 

@@ -183,6 +183,7 @@ fn finish_release(
             namespace: &release.namespace,
             source: path,
             shown: &shown,
+            rendered: path.starts_with("templates/"),
         };
         objects.extend(manifest::finish(text, &origin, scopes, &mut errors));
     }

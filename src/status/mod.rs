@@ -8,7 +8,9 @@ mod conditions;
 mod store;
 
 pub use conditions::{Condition, ConditionStatus, Reason, Summary, conditions_for};
-pub use store::{DependencyRef, Error, InventoryEntry, ReleaseRecord, Store, crd_object};
+pub use store::{
+    DependencyRef, Error, InventoryEntry, PLATFORM_LABEL, ReleaseRecord, Store, crd_object,
+};
 
 /// The CustomResourceDefinition, installed by `distro apply` itself.
 pub const CRD_YAML: &str = include_str!("release-crd.yaml");

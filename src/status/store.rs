@@ -120,11 +120,15 @@ pub fn crd_object() -> Value {
     serde_yaml_ng::from_str(CRD_YAML).unwrap_or(Value::Null)
 }
 
-/// Access to `Release` objects.
+/// Label naming the platform a `Release` belongs to.
+pub const PLATFORM_LABEL: &str = "distro.dev/platform";
+
+/// Access to the `Release` objects of one platform.
 #[derive(Clone)]
 pub struct Store {
     client: kube::Client,
     resource: ApiResource,
+    platform: String,
 }
 
 fn now() -> String {
@@ -134,11 +138,13 @@ fn now() -> String {
 }
 
 impl Store {
-    pub fn new(client: kube::Client) -> Self {
+    /// A store for the releases of `platform` (see `platform.yaml` `name`).
+    pub fn new(client: kube::Client, platform: &str) -> Self {
         let gvk = GroupVersionKind::gvk(GROUP, VERSION, KIND);
         Store {
             client,
             resource: ApiResource::from_gvk_with_plural(&gvk, PLURAL),
+            platform: platform.to_string(),
         }
     }
 
@@ -164,14 +170,31 @@ impl Store {
         }
     }
 
-    /// Every release managed by distro, in all namespaces, sorted by
+    /// Every release of this platform, in all namespaces, sorted by
     /// namespace and name.
     ///
     /// # Errors
     /// The API server fails (a missing CRD gives an empty list).
     pub async fn list(&self) -> Result<Vec<ReleaseRecord>, Error> {
+        self.list_selected(&format!(
+            "{MANAGED_BY_LABEL}={MANAGER},{PLATFORM_LABEL}={}",
+            self.platform
+        ))
+        .await
+    }
+
+    /// Every release of every platform, as `kubectl get releases -A` shows.
+    ///
+    /// # Errors
+    /// The API server fails (a missing CRD gives an empty list).
+    pub async fn list_all(&self) -> Result<Vec<ReleaseRecord>, Error> {
+        self.list_selected(&format!("{MANAGED_BY_LABEL}={MANAGER}"))
+            .await
+    }
+
+    async fn list_selected(&self, selector: &str) -> Result<Vec<ReleaseRecord>, Error> {
         let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &self.resource);
-        let lp = ListParams::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGER}"));
+        let lp = ListParams::default().labels(selector);
         let list = match api.list(&lp).await {
             Ok(l) => l,
             Err(e) if is_missing_resource(&e) => return Ok(Vec::new()),
@@ -207,7 +230,7 @@ impl Store {
             "metadata": {
                 "name": desired.name,
                 "namespace": desired.namespace,
-                "labels": {MANAGED_BY_LABEL: MANAGER},
+                "labels": {MANAGED_BY_LABEL: MANAGER, PLATFORM_LABEL: self.platform},
             },
             "spec": {
                 "package": desired.package,

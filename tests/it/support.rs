@@ -19,6 +19,7 @@ pub fn distro(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE")
         .output()
         .expect("the distro binary runs")
 }
