@@ -79,7 +79,7 @@ measure() {
     shift
     local start end
     start=$(now_ns)
-    if ! "$TIME" -f '%M %U %S' -o "$WORK/$name.time" "$@" 2>"$WORK/$name.stderr"; then
+    if ! "$TIME" -f '%M %U %S' -o "$WORK/$name.time" "$@" >"$WORK/$name.stdout" 2>"$WORK/$name.stderr"; then
         cat "$WORK/$name.stderr" >&2
         die "'$*' failed"
     fi

@@ -161,9 +161,13 @@ async fn diff_one(
     }
 }
 
-/// The object without the fields every write changes.
+/// The object without the fields every write changes, and without
+/// `status`, which apply does not set.
 fn clean(o: &DynamicObject) -> Value {
     let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("status");
+    }
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
         for key in [
             "resourceVersion",

@@ -290,10 +290,14 @@ async fn recreate(
 }
 
 /// Whether a dry-run result equals the live object, ignoring what every
-/// write changes by itself.
+/// write changes by itself, and `status`: apply never sets it, and a
+/// controller may update it between the read and the dry run.
 fn same(live: &DynamicObject, dry: &DynamicObject) -> bool {
     fn normalise(o: &DynamicObject) -> Value {
         let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+        if let Some(map) = v.as_object_mut() {
+            map.remove("status");
+        }
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             meta.remove("resourceVersion");
             meta.remove("managedFields");

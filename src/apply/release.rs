@@ -208,6 +208,10 @@ async fn apply_objects(
                         name: d.name.clone(),
                         display: d.display.clone(),
                         last: applied.live,
+                        types: kube::api::TypeMeta {
+                            api_version: d.api_version.clone(),
+                            kind: d.kind.clone(),
+                        },
                     },
                     d.inventory_entry(),
                     is_crd,

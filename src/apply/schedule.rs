@@ -184,6 +184,10 @@ async fn install_crd(ctx: &Context) -> Result<(), Error> {
             name: desired.name.clone(),
             display: desired.display.clone(),
             last: applied.live,
+            types: kube::api::TypeMeta {
+                api_version: desired.api_version.clone(),
+                kind: desired.kind.clone(),
+            },
         }],
         ctx.options.timeout,
     )

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, TypeMeta};
 
 use super::error::Error;
 use crate::health::{self, Status};
@@ -17,10 +17,20 @@ pub struct Pending {
     pub display: String,
     /// The object as last seen (the apply response).
     pub last: DynamicObject,
+    /// Its type, which objects read from a list or watch do not carry.
+    pub types: TypeMeta,
 }
 
-fn assess(obj: &DynamicObject) -> health::Assessment {
-    health::assess(&serde_json::to_value(obj).unwrap_or_default())
+/// Readiness of an object, with its type filled in: list and watch
+/// responses leave `apiVersion` and `kind` out of each item, and readiness
+/// rules depend on the kind.
+fn assess(obj: &DynamicObject, types: &TypeMeta) -> health::Assessment {
+    let mut value = serde_json::to_value(obj).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".into(), types.api_version.clone().into());
+        map.insert("kind".into(), types.kind.clone().into());
+    }
+    health::assess(&value)
 }
 
 /// Waits until every object is Current.
@@ -31,7 +41,8 @@ fn assess(obj: &DynamicObject) -> health::Assessment {
 pub async fn all_ready(objects: Vec<Pending>, timeout: Duration) -> Result<(), Error> {
     let mut waiting = Vec::new();
     for p in objects {
-        let a = assess(&p.last);
+        let a = assess(&p.last, &p.types);
+        tracing::debug!(object = %p.display, status = %a.status, message = %a.message, "readiness");
         match a.status {
             Status::Current => {}
             Status::Failed => {
@@ -54,8 +65,10 @@ pub async fn all_ready(objects: Vec<Pending>, timeout: Duration) -> Result<(), E
     let waits = waiting.into_iter().enumerate().map(|(i, (p, _))| {
         let state = state.clone();
         async move {
+            let types = p.types.clone();
             let cond = {
                 let state = state.clone();
+                let types = types.clone();
                 move |obj: Option<&DynamicObject>| match obj {
                     None => {
                         if let Ok(mut s) = state.lock() {
@@ -64,7 +77,7 @@ pub async fn all_ready(objects: Vec<Pending>, timeout: Duration) -> Result<(), E
                         false
                     }
                     Some(o) => {
-                        let a = assess(o);
+                        let a = assess(o, &types);
                         let done = matches!(a.status, Status::Current | Status::Failed);
                         if let Ok(mut s) = state.lock() {
                             s[i] = if a.status == Status::Current {
@@ -79,7 +92,7 @@ pub async fn all_ready(objects: Vec<Pending>, timeout: Duration) -> Result<(), E
             };
             match kube::runtime::wait::await_condition(p.api.clone(), &p.name, cond).await {
                 Ok(Some(obj)) => {
-                    let a = assess(&obj);
+                    let a = assess(&obj, &types);
                     if a.status == Status::Failed {
                         return Err(Error::Unhealthy {
                             object: p.display,

@@ -29,6 +29,8 @@ pub const EXIT_FAILED: u8 = 1;
 #[command(
     name = "distro",
     version,
+    // As with kubectl, a flag given twice takes its last value.
+    args_override_self = true,
     about = "Build a Kubernetes platform from versioned packages and keep a cluster reconciled to it",
     after_help = "Examples:\n  distro render --out rendered/     one file per release plus index.json\n  distro graph -o svg > graph.svg   picture of the release DAG\n  distro validate --locked          CI check: valid input, lock up to date\n\nExit codes: 0 ok, 1 failed, 2 invalid input."
 )]

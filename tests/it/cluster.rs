@@ -104,7 +104,10 @@ pub fn get_json(args: &[&str]) -> Option<serde_json::Value> {
     let out = kubectl(&full);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("NotFound") || err.contains("not found"), "kubectl {full:?}: {err}");
+        assert!(
+            err.contains("NotFound") || err.contains("not found"),
+            "kubectl {full:?}: {err}"
+        );
         return None;
     }
     serde_json::from_slice(&out.stdout).ok()
@@ -140,15 +143,28 @@ pub fn writes_since(mark: usize, user_agent_contains: &str) -> Vec<String> {
                 Some("create" | "update" | "patch" | "delete" | "deletecollection")
             )
         })
-        .filter(|e| !e["requestURI"].as_str().unwrap_or_default().contains("dryRun="))
-        .filter(|e| e["userAgent"].as_str().unwrap_or_default().contains(user_agent_contains))
+        .filter(|e| {
+            !e["requestURI"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("dryRun=")
+        })
+        .filter(|e| {
+            e["userAgent"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(user_agent_contains)
+        })
         .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
         .collect()
 }
 
 /// Whether the audit log is available (the script-started cluster has one).
 pub fn has_audit_log() -> bool {
-    cluster().dir.as_ref().is_some_and(|d| d.join("audit.log").exists())
+    cluster()
+        .dir
+        .as_ref()
+        .is_some_and(|d| d.join("audit.log").exists())
 }
 
 /// Writes files (path relative to `root`) and creates their directories.

@@ -2,6 +2,8 @@
 //!
 //! One test binary; each module covers one area.
 
+mod apply;
 mod bad_input;
+mod cluster;
 mod render;
 mod support;
