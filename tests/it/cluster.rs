@@ -50,7 +50,9 @@ pub fn cluster() -> &'static Cluster {
             script = script.display(),
             dir = dir.display()
         );
-        Command::new("sh")
+        // Deliberately not waited for: it outlives this process.
+        #[allow(clippy::zombie_processes)]
+        let _watchdog = Command::new("sh")
             .arg("-c")
             .arg(watchdog)
             .stdin(Stdio::null())
