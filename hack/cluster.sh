@@ -405,6 +405,10 @@ up_failed() {
 
 cmd_up() {
 	[[ $# -eq 1 ]] || usage
+	if ! command -v openssl >/dev/null 2>&1 && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		log "installing openssl"
+		apt-get update -qq >/dev/null && apt-get install -y -qq openssl >/dev/null
+	fi
 	command -v openssl >/dev/null 2>&1 || die "openssl not found (apt-get install -y openssl)"
 	command -v curl >/dev/null 2>&1 || die "curl not found (apt-get install -y curl)"
 	command -v "$KUBECTL" >/dev/null 2>&1 || die "kubectl not found (set KUBECTL=/path/to/kubectl)"

@@ -276,7 +276,7 @@ fn out_dir_drops_releases_that_left_the_platform() {
 #[test]
 fn every_command_help_has_an_example() {
     let dir = scratch("basic");
-    for cmd in ["render", "graph", "validate"] {
+    for cmd in ["render", "graph", "validate", "apply", "diff", "status", "health"] {
         let help = render_ok(dir.path(), &[cmd, "--help"]);
         assert!(help.contains("Examples:"), "{cmd} --help:\n{help}");
     }
