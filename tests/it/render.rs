@@ -139,6 +139,32 @@ fn stdout_stream_is_the_release_files_in_apply_order() {
 }
 
 #[test]
+fn changing_one_release_values_changes_only_its_digest() {
+    let dir = default_distribution();
+    render_ok(dir.path(), &["render", "--out", "before"]);
+    let platform = dir.path().join("platform.yaml");
+    let mut text = std::fs::read_to_string(&platform).unwrap();
+    // A platform-level override of one release's log level.
+    let marker = "\nreleases:\n";
+    let pos = text.find(marker).expect("platform.yaml has a releases: section") + marker.len();
+    text.insert_str(pos, "  cert-manager:\n    values:\n      global:\n        logLevel: 5\n");
+    std::fs::write(&platform, text).unwrap();
+    render_ok(dir.path(), &["render", "--out", "after"]);
+    let before = digests(&dir.path().join("before"));
+    let after = digests(&dir.path().join("after"));
+    assert_eq!(before.len(), after.len());
+    for (name, digest) in &before {
+        if name == "cert-manager" {
+            assert_ne!(digest, &after[name], "cert-manager's digest did not change");
+        } else {
+            assert_eq!(digest, &after[name], "{name} changed although only cert-manager was touched");
+        }
+    }
+    let manifest = std::fs::read_to_string(dir.path().join("after/cert-manager.yaml")).unwrap();
+    assert!(manifest.contains("--v=5"), "the new log level is not in the output");
+}
+
+#[test]
 fn a_values_change_that_reaches_a_template_changes_that_digest() {
     let dir = scratch("basic");
     render_ok(dir.path(), &["render", "--out", "before"]);
