@@ -49,13 +49,17 @@ pub async fn diff(ctx: &Context, releases: &[RenderedRelease]) -> Result<DiffRep
         let mut entries = BTreeSet::new();
         for rendered in &release.objects {
             let desired = Desired::from_rendered(rendered)?;
-            entries.insert(desired.inventory_entry());
+            entries.insert(desired.inventory_entry().key());
             if let Some(d) = diff_one(ctx, &release.name, &desired).await? {
                 report.objects.push(d);
             }
         }
         if let Some(record) = ctx.store.get(&release.namespace, &release.name).await? {
-            for old in record.inventory.iter().filter(|e| !entries.contains(*e)) {
+            for old in record
+                .inventory
+                .iter()
+                .filter(|e| !entries.contains(&e.key()))
+            {
                 if !keeps(old) {
                     report.objects.push(deleted(&release.name, old));
                 }

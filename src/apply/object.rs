@@ -61,14 +61,29 @@ impl Desired {
     }
 
     pub fn inventory_entry(&self) -> InventoryEntry {
-        let (group, version) = crate::kinds::split_api_version(&self.api_version);
-        InventoryEntry {
-            group: group.to_string(),
-            version: version.to_string(),
-            kind: self.kind.clone(),
-            namespace: self.namespace.clone(),
-            name: self.name.clone(),
-        }
+        inventory_entry(
+            &self.api_version,
+            &self.kind,
+            self.namespace.as_deref(),
+            &self.name,
+        )
+    }
+}
+
+/// The inventory entry of an object.
+pub fn inventory_entry(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> InventoryEntry {
+    let (group, version) = crate::kinds::split_api_version(api_version);
+    InventoryEntry {
+        group: group.to_string(),
+        version: version.to_string(),
+        kind: kind.to_string(),
+        namespace: namespace.map(str::to_string),
+        name: name.to_string(),
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::SystemTime;
 use super::change::ChangeSet;
 use super::error::Error;
 use super::{Context, ReleaseReport, object};
-use crate::render::RenderedRelease;
-use crate::status::{InventoryEntry, Reason, ReleaseRecord, Summary};
+use crate::render::{ObjectKey, RenderedRelease};
+use crate::status::{Reason, ReleaseRecord, Summary};
 
 /// Deletes every release recorded in the cluster that is not in `current`.
 ///
@@ -33,12 +33,11 @@ pub async fn removed_releases(
         return Ok(Vec::new());
     }
     // Objects a current release owns now must survive the old release's removal.
-    let mut owned_now: BTreeSet<InventoryEntry> = BTreeSet::new();
-    for r in current {
-        if let Ok(Some(rec)) = ctx.store.get(&r.namespace, &r.name).await {
-            owned_now.extend(rec.inventory);
-        }
-    }
+    let owned_now: BTreeSet<&ObjectKey> = current
+        .iter()
+        .flat_map(|r| &r.objects)
+        .map(|o| &o.key)
+        .collect();
 
     let mut reports = Vec::new();
     while !removed.is_empty() {
@@ -63,14 +62,14 @@ pub async fn removed_releases(
 async fn remove_one(
     ctx: &Context,
     record: &ReleaseRecord,
-    owned_now: &BTreeSet<InventoryEntry>,
+    owned_now: &BTreeSet<&ObjectKey>,
 ) -> ReleaseReport {
     let started = SystemTime::now();
     let mut changes = ChangeSet::default();
     let mut failures = Vec::new();
     // Reverse apply order: webhooks and workloads go before RBAC and namespaces.
     for entry in record.inventory.iter().rev() {
-        if owned_now.contains(entry) {
+        if owned_now.contains(&entry.key()) {
             changes.push(entry.to_string(), super::Action::Skipped);
             continue;
         }

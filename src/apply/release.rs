@@ -14,22 +14,28 @@ use super::object::{self, Desired};
 use super::wait::{self, Pending};
 use super::{Context, ReleaseReport};
 use crate::kinds::Stage;
-use crate::render::{MANAGER, RenderedRelease};
+use crate::render::{MANAGER, ObjectKey, RenderedRelease};
 use crate::status::{DependencyRef, InventoryEntry, Reason, ReleaseRecord, Summary};
 
 /// How many objects of one stage are applied at once.
 const OBJECT_CONCURRENCY: usize = 8;
 
+/// Identity of every object the platform renders, across all releases.
+pub type PlatformObjects<'a> = BTreeSet<&'a ObjectKey>;
+
 /// Applies one release and records the outcome in its `Release` object.
+/// `platform_objects` keeps an object that moved to another release from
+/// being pruned by the release it left.
 pub async fn apply(
     ctx: &Context,
     release: &RenderedRelease,
     depends_on: Vec<DependencyRef>,
+    platform_objects: &PlatformObjects<'_>,
 ) -> ReleaseReport {
     let started = SystemTime::now();
     let revision = ReleaseRecord::revision(&release.version, &release.digest);
     let mut changes = ChangeSet::default();
-    let outcome = run(ctx, release, depends_on, &mut changes).await;
+    let outcome = run(ctx, release, depends_on, platform_objects, &mut changes).await;
     let summary = match &outcome {
         Ok(s) => s.clone(),
         Err((reason, e)) => Summary {
@@ -54,6 +60,7 @@ async fn run(
     ctx: &Context,
     release: &RenderedRelease,
     depends_on: Vec<DependencyRef>,
+    platform_objects: &PlatformObjects<'_>,
     changes: &mut ChangeSet,
 ) -> Result<Summary, Failure> {
     let apply_failed = |e: Error| (Reason::ApplyFailed, e);
@@ -110,12 +117,14 @@ async fn run(
         }
     };
 
-    // Prune what left the release. Inventory keeps entries that could not
-    // be deleted so that a later run tries again.
-    let current: BTreeSet<&InventoryEntry> = inventory.iter().collect();
+    // Prune what left the release, unless another release of the platform
+    // renders it now (it moved). Inventory keeps entries that could not be
+    // deleted so that a later run tries again.
+    let current: BTreeSet<ObjectKey> = inventory.iter().map(InventoryEntry::key).collect();
     let mut kept = inventory.clone();
     for old in &record.inventory {
-        if current.contains(old) {
+        let key = old.key();
+        if current.contains(&key) || platform_objects.contains(&key) {
             continue;
         }
         match object::prune(&ctx.client, &ctx.resolver, old).await {

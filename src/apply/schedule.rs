@@ -54,6 +54,11 @@ pub async fn run(
         .map(|r| (r.name.as_str(), r.namespace.as_str()))
         .collect();
     let semaphore = Semaphore::new(ctx.options.concurrency.max(1));
+    let platform_objects: release::PlatformObjects = releases
+        .iter()
+        .flat_map(|r| &r.objects)
+        .map(|o| &o.key)
+        .collect();
 
     let tasks = releases.iter().map(|r| {
         let deps: Vec<String> = graph
@@ -65,6 +70,7 @@ pub async fn run(
         let channels = &channels;
         let namespaces = &namespaces;
         let semaphore = &semaphore;
+        let platform_objects = &platform_objects;
         let emit = &emit;
         async move {
             let mut not_ready = Vec::new();
@@ -97,7 +103,7 @@ pub async fn run(
                     name: r.name.clone(),
                     objects: r.objects.len(),
                 });
-                release::apply(ctx, r, refs).await
+                release::apply(ctx, r, refs, platform_objects).await
             } else {
                 dependency_not_ready(ctx, r, refs, &not_ready).await
             };

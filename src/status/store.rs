@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{Condition, Summary, conditions_for};
 use super::{API_VERSION, CRD_YAML, GROUP, KIND, PLURAL, VERSION};
-use crate::render::{MANAGED_BY_LABEL, MANAGER};
+use crate::render::{MANAGED_BY_LABEL, MANAGER, ObjectKey};
 
 /// Errors talking to the API server about `Release` objects.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +34,19 @@ pub struct InventoryEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+}
+
+impl InventoryEntry {
+    /// Identity of the object regardless of API version: the same object
+    /// served as `v1beta1` and `v1` is one object.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 impl std::fmt::Display for InventoryEntry {

@@ -691,3 +691,39 @@ fn diff_reports_changes_masks_secrets_and_exits_by_outcome() {
     let out = kubectl(&["get", "configmap", "extra", "-n", &ns]);
     assert!(out.status.success());
 }
+
+/// Regression: the release an object left pruned it even though another
+/// release of the platform now renders it.
+#[test]
+fn an_object_that_moves_to_another_release_is_kept() {
+    let m = Mini::new("it-move");
+    let shared = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: shared\n  namespace: {}\ndata: {{a: b}}\n",
+        m.ns("one")
+    );
+    m.package("one", &[("cm.yaml", CONFIGMAP), ("shared.yaml", &shared)]);
+    m.package("two", &[("cm.yaml", CONFIGMAP)]);
+    m.bundle(&[("one", &[]), ("two", &["one"])]);
+    let (code, _, stderr) = apply(m.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let uid =
+        get_json(&["configmap", "shared", "-n", &m.ns("one")]).unwrap()["metadata"]["uid"].clone();
+
+    m.package("one", &[("cm.yaml", CONFIGMAP)]);
+    m.package("two", &[("cm.yaml", CONFIGMAP), ("shared.yaml", &shared)]);
+    let (code, report, stderr) = apply(m.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let r = by_name(&report);
+    assert!(
+        !actions(&r["one"]).iter().any(|(_, a)| a == "deleted"),
+        "{}",
+        r["one"]
+    );
+    let live =
+        get_json(&["configmap", "shared", "-n", &m.ns("one")]).expect("moved object was deleted");
+    assert_eq!(live["metadata"]["uid"], uid);
+    assert_eq!(live["metadata"]["labels"]["distro.dev/release"], "two");
+    let two = get_json(&["release", "two", "-n", &m.ns("two")]).unwrap();
+    let inventory = two["status"]["inventory"].as_array().unwrap();
+    assert!(inventory.iter().any(|e| e["name"] == "shared"), "{two}");
+}

@@ -146,8 +146,14 @@ fn changing_one_release_values_changes_only_its_digest() {
     let mut text = std::fs::read_to_string(&platform).unwrap();
     // A platform-level override of one release's log level.
     let marker = "\nreleases:\n";
-    let pos = text.find(marker).expect("platform.yaml has a releases: section") + marker.len();
-    text.insert_str(pos, "  cert-manager:\n    values:\n      global:\n        logLevel: 5\n");
+    let pos = text
+        .find(marker)
+        .expect("platform.yaml has a releases: section")
+        + marker.len();
+    text.insert_str(
+        pos,
+        "  cert-manager:\n    values:\n      global:\n        logLevel: 5\n",
+    );
     std::fs::write(&platform, text).unwrap();
     render_ok(dir.path(), &["render", "--out", "after"]);
     let before = digests(&dir.path().join("before"));
@@ -157,11 +163,17 @@ fn changing_one_release_values_changes_only_its_digest() {
         if name == "cert-manager" {
             assert_ne!(digest, &after[name], "cert-manager's digest did not change");
         } else {
-            assert_eq!(digest, &after[name], "{name} changed although only cert-manager was touched");
+            assert_eq!(
+                digest, &after[name],
+                "{name} changed although only cert-manager was touched"
+            );
         }
     }
     let manifest = std::fs::read_to_string(dir.path().join("after/cert-manager.yaml")).unwrap();
-    assert!(manifest.contains("--v=5"), "the new log level is not in the output");
+    assert!(
+        manifest.contains("--v=5"),
+        "the new log level is not in the output"
+    );
 }
 
 #[test]
@@ -302,7 +314,9 @@ fn out_dir_drops_releases_that_left_the_platform() {
 #[test]
 fn every_command_help_has_an_example() {
     let dir = scratch("basic");
-    for cmd in ["render", "graph", "validate", "apply", "diff", "status", "health"] {
+    for cmd in [
+        "render", "graph", "validate", "apply", "diff", "status", "health",
+    ] {
         let help = render_ok(dir.path(), &[cmd, "--help"]);
         assert!(help.contains("Examples:"), "{cmd} --help:\n{help}");
     }
