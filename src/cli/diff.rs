@@ -16,7 +16,7 @@ pub struct Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let rendered = pipeline::render(&global.options())?;
-    let report = block_on(async {
+    let result = block_on(async {
         let ctx = Context::new(
             client().await?,
             &rendered.loaded.distribution.platform.name,
@@ -28,7 +28,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         apply::diff(&ctx, &rendered.releases)
             .await
             .map_err(anyhow::Error::from)
-    })??;
+    })?;
+    // Exit 1 means "changes" here, so every error is 2.
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            return Ok(ExitCode::from(super::EXIT_INVALID));
+        }
+    };
     let mut out = String::new();
     for d in &report.objects {
         out.push_str(&format!("# {} {} ({})\n", d.action, d.object, d.release));
