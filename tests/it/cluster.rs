@@ -67,106 +67,186 @@ pub fn cluster() -> &'static Cluster {
     })
 }
 
-/// Runs `distro` against the test cluster.
-pub fn distro(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_distro"))
-        .args(args)
-        .current_dir(dir)
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the distro binary runs")
-}
-
-/// Runs kubectl against the test cluster.
-pub fn kubectl(args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .args(args)
-        .env("KUBECONFIG", &cluster().kubeconfig)
-        .output()
-        .expect("kubectl runs")
-}
-
-/// kubectl's stdout, asserting success.
-pub fn kubectl_ok(args: &[&str]) -> String {
-    let out = kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A `kubectl get -o json` result, or `None` when the object is not found.
-pub fn get_json(args: &[&str]) -> Option<serde_json::Value> {
-    let mut full = vec!["get"];
-    full.extend_from_slice(args);
-    full.extend_from_slice(&["-o", "json"]);
-    let out = kubectl(&full);
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            err.contains("NotFound") || err.contains("not found"),
-            "kubectl {full:?}: {err}"
-        );
-        return None;
+impl Cluster {
+    /// A cluster of its own, for a test that must see a fresh cluster and
+    /// nobody else's requests. Stopped when dropped.
+    pub fn dedicated() -> Dedicated {
+        let dir = tempfile::Builder::new()
+            .prefix("distro-it-own-")
+            .tempdir()
+            .unwrap();
+        let script = project_root().join("hack/cluster.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg("up")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .status()
+            .expect("hack/cluster.sh runs");
+        assert!(status.success(), "hack/cluster.sh up failed");
+        Dedicated {
+            cluster: Cluster {
+                kubeconfig: dir.path().join("kubeconfig"),
+                dir: Some(dir.path().to_path_buf()),
+            },
+            _dir: dir,
+        }
     }
-    serde_json::from_slice(&out.stdout).ok()
+
+    /// Runs `distro` against this cluster.
+    pub fn distro(&self, dir: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_distro"))
+            .args(args)
+            .current_dir(dir)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env_remove("RUST_LOG")
+            .env_remove("RUST_BACKTRACE")
+            .output()
+            .expect("the distro binary runs")
+    }
+
+    /// Runs kubectl against this cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// kubectl's stdout, asserting success.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A `kubectl get -o json` result, or `None` when the object is not found.
+    pub fn get_json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        let mut full = vec!["get"];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["-o", "json"]);
+        let out = self.kubectl(&full);
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                err.contains("NotFound") || err.contains("not found"),
+                "kubectl {full:?}: {err}"
+            );
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    fn audit_lines(&self) -> Vec<String> {
+        let Some(dir) = &self.dir else {
+            return Vec::new();
+        };
+        std::fs::read_to_string(dir.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Number of audit log lines so far, to count requests made after it.
+    pub fn audit_mark(&self) -> usize {
+        self.audit_lines().len()
+    }
+
+    /// Write requests (create, update, patch, delete) since `mark` whose
+    /// user agent contains `agent`, leaving out server-side dry runs, which
+    /// write nothing.
+    pub fn writes_since(&self, mark: usize, agent: &str) -> Vec<String> {
+        self.audit_lines()
+            .into_iter()
+            .skip(mark)
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .filter(|e| e["stage"] == "ResponseComplete")
+            .filter(|e| {
+                matches!(
+                    e["verb"].as_str(),
+                    Some("create" | "update" | "patch" | "delete" | "deletecollection")
+                )
+            })
+            .filter(|e| {
+                !e["requestURI"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .contains("dryRun=")
+            })
+            .filter(|e| e["userAgent"].as_str().unwrap_or_default().contains(agent))
+            .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+            .collect()
+    }
+
+    /// Whether the audit log is available (script-started clusters have one).
+    pub fn has_audit_log(&self) -> bool {
+        self.dir
+            .as_ref()
+            .is_some_and(|d| d.join("audit.log").exists())
+    }
 }
 
-/// Number of audit log lines so far, to count requests made after it.
+/// A cluster started for one test; stopped (by the PIDs the script
+/// recorded) when dropped.
+pub struct Dedicated {
+    pub cluster: Cluster,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Dedicated {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.cluster.dir {
+            let _ = Command::new("bash")
+                .arg(project_root().join("hack/cluster.sh"))
+                .arg("down")
+                .arg(dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Runs `distro` against the shared test cluster.
+pub fn distro(dir: &Path, args: &[&str]) -> Output {
+    cluster().distro(dir, args)
+}
+
+/// Runs kubectl against the shared test cluster.
+pub fn kubectl(args: &[&str]) -> Output {
+    cluster().kubectl(args)
+}
+
+/// kubectl's stdout on the shared cluster, asserting success.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    cluster().kubectl_ok(args)
+}
+
+/// A `kubectl get -o json` result from the shared cluster.
+pub fn get_json(args: &[&str]) -> Option<serde_json::Value> {
+    cluster().get_json(args)
+}
+
+/// Audit log position on the shared cluster.
 pub fn audit_mark() -> usize {
-    audit_lines().len()
+    cluster().audit_mark()
 }
 
-fn audit_lines() -> Vec<String> {
-    let Some(dir) = &cluster().dir else {
-        return Vec::new();
-    };
-    std::fs::read_to_string(dir.join("audit.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
-        .collect()
+/// Writes on the shared cluster since `mark` (see [`Cluster::writes_since`]).
+/// Other tests run at the same time: callers must filter what is theirs.
+pub fn writes_since(mark: usize, agent: &str) -> Vec<String> {
+    cluster().writes_since(mark, agent)
 }
 
-/// Write requests (create, update, patch, delete) by the admin user since
-/// `mark`, leaving out server-side dry runs, which write nothing.
-pub fn writes_since(mark: usize, user_agent_contains: &str) -> Vec<String> {
-    audit_lines()
-        .into_iter()
-        .skip(mark)
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
-        .filter(|e| e["stage"] == "ResponseComplete")
-        .filter(|e| {
-            matches!(
-                e["verb"].as_str(),
-                Some("create" | "update" | "patch" | "delete" | "deletecollection")
-            )
-        })
-        .filter(|e| {
-            !e["requestURI"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("dryRun=")
-        })
-        .filter(|e| {
-            e["userAgent"]
-                .as_str()
-                .unwrap_or_default()
-                .contains(user_agent_contains)
-        })
-        .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
-        .collect()
-}
-
-/// Whether the audit log is available (the script-started cluster has one).
+/// Whether the shared cluster has an audit log.
 pub fn has_audit_log() -> bool {
-    cluster()
-        .dir
-        .as_ref()
-        .is_some_and(|d| d.join("audit.log").exists())
+    cluster().has_audit_log()
 }
 
 /// Writes files (path relative to `root`) and creates their directories.
