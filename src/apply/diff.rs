@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::Patch;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -11,7 +11,7 @@ use super::Context;
 use super::change::Action;
 use super::error::Error;
 use super::object::{self, Desired};
-use crate::render::{MANAGER, RenderedRelease};
+use crate::render::RenderedRelease;
 use crate::status::InventoryEntry;
 
 /// One object that would change.
@@ -116,18 +116,8 @@ async fn diff_one(
         Err(Error::UnknownKind { .. }) => return Ok(Some(created(&desired.value))),
         Err(e) => return Err(e),
     };
-    let live = api
-        .get_opt(&desired.name)
-        .await
-        .map_err(|source| Error::Api {
-            object: desired.display.clone(),
-            action: "get",
-            source,
-        })?;
-    let mut params = PatchParams::apply(MANAGER).dry_run();
-    if ctx.options.force_conflicts {
-        params = params.force();
-    }
+    let live = object::live(&api, desired).await?;
+    let params = object::params(ctx.options.force_conflicts).dry_run();
     let dry = api
         .patch(&desired.name, &params, &Patch::Apply(&desired.value))
         .await;
@@ -147,11 +137,11 @@ async fn diff_one(
             });
         }
     };
-    let after = clean(&dry);
+    let after = object::comparable(&dry);
     match live {
         None => Ok(Some(created(&after))),
         Some(live) => {
-            let before = clean(&live);
+            let before = object::comparable(&live);
             if before == after {
                 return Ok(None);
             }
@@ -163,27 +153,6 @@ async fn diff_one(
             }))
         }
     }
-}
-
-/// The object without the fields every write changes, and without
-/// `status`, which apply does not set.
-fn clean(o: &DynamicObject) -> Value {
-    let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
-    if let Some(map) = v.as_object_mut() {
-        map.remove("status");
-    }
-    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for key in [
-            "resourceVersion",
-            "managedFields",
-            "generation",
-            "uid",
-            "creationTimestamp",
-        ] {
-            meta.remove(key);
-        }
-    }
-    v
 }
 
 /// Replaces Secret values so a diff never shows them; a changed value is

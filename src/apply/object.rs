@@ -167,18 +167,8 @@ pub async fn apply(
         DISCOVERY_GRACE,
     )
     .await?;
-    let mut params = PatchParams::apply(MANAGER);
-    if force_conflicts {
-        params = params.force();
-    }
-    let live = api
-        .get_opt(&desired.name)
-        .await
-        .map_err(|source| Error::Api {
-            object: desired.display.clone(),
-            action: "get",
-            source,
-        })?;
+    let params = params(force_conflicts);
+    let live = live(&api, desired).await?;
     if let Some(live) = &live {
         let dry = api
             .patch(
@@ -304,23 +294,59 @@ async fn recreate(
     })
 }
 
-/// Whether a dry-run result equals the live object, ignoring what every
-/// write changes by itself, and `status`: apply never sets it, and a
-/// controller may update it between the read and the dry run.
+/// Whether a dry-run result equals the live object.
 fn same(live: &DynamicObject, dry: &DynamicObject) -> bool {
-    fn normalise(o: &DynamicObject) -> Value {
-        let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
-        if let Some(map) = v.as_object_mut() {
-            map.remove("status");
-        }
-        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-            meta.remove("managedFields");
-            meta.remove("generation");
-        }
-        v
+    comparable(live) == comparable(dry)
+}
+
+/// The object without what every write changes by itself (resourceVersion,
+/// managedFields, generation), what identifies this instance (uid,
+/// creationTimestamp), and `status`: apply never sets it, and a controller
+/// may update it between a read and a dry run.
+pub fn comparable(o: &DynamicObject) -> Value {
+    let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+    if let Some(map) = v.as_object_mut() {
+        map.remove("status");
     }
-    normalise(live) == normalise(dry)
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for key in [
+            "resourceVersion",
+            "managedFields",
+            "generation",
+            "uid",
+            "creationTimestamp",
+        ] {
+            meta.remove(key);
+        }
+    }
+    v
+}
+
+/// The live object, `None` when it does not exist.
+///
+/// # Errors
+/// The API server fails.
+pub async fn live(
+    api: &Api<DynamicObject>,
+    desired: &Desired,
+) -> Result<Option<DynamicObject>, Error> {
+    api.get_opt(&desired.name)
+        .await
+        .map_err(|source| Error::Api {
+            object: desired.display.clone(),
+            action: "get",
+            source,
+        })
+}
+
+/// Server-side apply parameters with field manager `distro`.
+pub fn params(force_conflicts: bool) -> PatchParams {
+    let params = PatchParams::apply(MANAGER);
+    if force_conflicts {
+        params.force()
+    } else {
+        params
+    }
 }
 
 /// Deletes an object that left its release, unless it must be kept.

@@ -6,16 +6,10 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use super::Global;
-use super::cluster::{Row, block_on, client, table};
+use super::cluster::{Format, Row, block_on, client, table};
 use crate::apply::{self, Context, Event, Options, ReleaseReport};
 use crate::model::parse_duration;
 use crate::pipeline;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

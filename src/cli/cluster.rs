@@ -29,6 +29,13 @@ pub async fn client() -> anyhow::Result<kube::Client> {
     kube::Client::try_from(config).context("building the Kubernetes client")
 }
 
+/// Output of commands that print the release table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
 /// One row of the release table.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Row {

@@ -3,14 +3,8 @@
 use std::process::ExitCode;
 
 use super::Global;
-use super::cluster::{Row, block_on, client, table};
+use super::cluster::{Format, Row, block_on, client, table};
 use crate::status::Store;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
-}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

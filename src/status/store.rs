@@ -51,15 +51,7 @@ impl InventoryEntry {
 
 impl std::fmt::Display for InventoryEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        };
-        match &self.namespace {
-            Some(ns) => write!(f, "{kind}/{ns}/{}", self.name),
-            None => write!(f, "{kind}/{}", self.name),
-        }
+        self.key().fmt(f)
     }
 }
 
