@@ -35,14 +35,7 @@ pub fn cluster() -> &'static Cluster {
         }
         let script = project_root().join("hack/cluster.sh");
         let dir = std::env::temp_dir().join(format!("distro-it-{}", std::process::id()));
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg("up")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .status()
-            .expect("hack/cluster.sh runs");
-        assert!(status.success(), "hack/cluster.sh up failed");
+        start(&dir);
         // Stop the cluster when this process is gone.
         let watchdog = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; exec bash {script} down {dir}",
@@ -67,6 +60,22 @@ pub fn cluster() -> &'static Cluster {
     })
 }
 
+/// Builds the binaries if needed (cached: a no-op after the first time) and
+/// starts a cluster whose state lives in `dir`.
+fn start(dir: &Path) {
+    let script = project_root().join("hack/cluster.sh");
+    let steps: [&[&std::ffi::OsStr]; 2] = [&["build".as_ref()], &["up".as_ref(), dir.as_os_str()]];
+    for args in steps {
+        let status = Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .stdout(Stdio::null())
+            .status()
+            .expect("hack/cluster.sh runs");
+        assert!(status.success(), "hack/cluster.sh {args:?} failed");
+    }
+}
+
 impl Cluster {
     /// A cluster of its own, for a test that must see a fresh cluster and
     /// nobody else's requests. Stopped when dropped.
@@ -75,15 +84,7 @@ impl Cluster {
             .prefix("distro-it-own-")
             .tempdir()
             .unwrap();
-        let script = project_root().join("hack/cluster.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg("up")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .status()
-            .expect("hack/cluster.sh runs");
-        assert!(status.success(), "hack/cluster.sh up failed");
+        start(dir.path());
         Dedicated {
             cluster: Cluster {
                 kubeconfig: dir.path().join("kubeconfig"),
