@@ -1,5 +1,19 @@
 //! YAML helpers shared by the model (input files) and the renderer (rendered
 //! manifests): one parser, one way of reporting where a document is broken.
+//!
+//! The library (`serde_yaml_ng`) defines what documents mean and how values
+//! are written. Two fast paths give exactly its results for the common case,
+//! several times faster: a reader for plain block YAML ([`parse_value`]),
+//! which leaves everything else, errors included, to the library, and a
+//! writer ([`to_string`], [`append`]) that produces the library's bytes.
+//! Tests in `yaml/fast_tests.rs` hold both to that on hand-picked and
+//! generated documents.
+
+mod emit;
+#[cfg(test)]
+mod fast_tests;
+mod read;
+mod scalar;
 
 use serde::de::DeserializeOwned;
 
@@ -43,6 +57,16 @@ pub fn parse<T: DeserializeOwned>(text: &str, line_offset: usize) -> Result<T, Y
 /// Parses one YAML document into a JSON value, rejecting duplicate keys
 /// (which YAML forbids and which would otherwise silently keep the last one).
 pub fn parse_value(text: &str, line_offset: usize) -> Result<serde_json::Value, YamlError> {
+    // Most documents are plain block YAML that the fast reader takes; it
+    // declines everything else, errors included, and gives the same values.
+    if let Ok(value) = read::document(text) {
+        return Ok(value);
+    }
+    parse_value_slow(text, line_offset)
+}
+
+/// [`parse_value`] with the library only.
+fn parse_value_slow(text: &str, line_offset: usize) -> Result<serde_json::Value, YamlError> {
     parse::<Strict>(text, line_offset)
         .map(|s| s.0)
         .map_err(|mut e| {
@@ -211,8 +235,21 @@ fn push_doc<'a>(docs: &mut Vec<Document<'a>>, text: &'a str, first_line: usize) 
 
 /// Serialises a value as a YAML document (no leading `---`).
 pub fn to_string(value: &serde_json::Value) -> String {
-    // Serialising a JSON value cannot fail: every key is a string.
-    serde_yaml_ng::to_string(value).unwrap_or_default()
+    let mut out = String::new();
+    append(&mut out, value);
+    out
+}
+
+/// Appends a value as a YAML document (no leading `---`) to `out`.
+///
+/// The text is exactly what `serde_yaml_ng::to_string` writes; the library
+/// itself is used only for the rare documents the fast writer leaves to it
+/// (see the `emit` module).
+pub fn append(out: &mut String, value: &serde_json::Value) {
+    if emit::document(out, value).is_err() {
+        // Serialising a JSON value cannot fail: every key is a string.
+        out.push_str(&serde_yaml_ng::to_string(value).unwrap_or_default());
+    }
 }
 
 #[cfg(test)]

@@ -343,7 +343,9 @@ fn merge_values(
             });
         }
     }
-    (errors.len() == before).then_some(merged)
+    // Held for the whole run, once per release: without the room merging
+    // left in its maps.
+    (errors.len() == before).then(|| values::compact(merged))
 }
 
 /// RFC 1123 label: what Kubernetes accepts as a namespace name, and what a

@@ -33,6 +33,18 @@ fn merge_maps(base: &mut Map<String, Value>, overlay: &Map<String, Value>) {
     }
 }
 
+/// The same value with its maps and lists using no more memory than their
+/// content needs (merging grows them as it inserts). Order is kept.
+pub fn compact(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, compact(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(compact).collect()),
+        other => other,
+    }
+}
+
 /// A null inside a map that replaces a non-map has nothing to delete; drop it
 /// so that the result does not depend on what the base held.
 fn strip_nulls(value: &Value) -> Value {

@@ -41,8 +41,43 @@ fn is_empty(v: &Value) -> bool {
 }
 
 fn to_yaml(v: &Value, _: Kwargs, _: &State) -> TeraResult<String> {
-    let text = serde_yaml_ng::to_string(v).map_err(|e| Error::message(format!("to_yaml: {e}")))?;
-    Ok(text.trim_end_matches('\n').to_string())
+    let mut text = match json(v) {
+        // The fast writer gives the library's bytes for JSON values.
+        Some(json) => crate::yaml::to_string(&json),
+        None => serde_yaml_ng::to_string(v).map_err(|e| Error::message(format!("to_yaml: {e}")))?,
+    };
+    text.truncate(text.trim_end_matches('\n').len());
+    Ok(text)
+}
+
+/// The JSON value that the YAML library writes exactly as it writes `v`, or
+/// `None` when there is none: non-string map keys, 128-bit integers,
+/// non-finite floats and bytes, which JSON values hold differently or not
+/// at all.
+fn json(v: &Value) -> Option<serde_json::Value> {
+    Some(if v.is_none() || v.is_undefined() {
+        serde_json::Value::Null
+    } else if let Some(b) = v.as_bool() {
+        serde_json::Value::Bool(b)
+    } else if let Some(s) = v.as_str() {
+        serde_json::Value::String(s.to_string())
+    } else if v.is_u64() {
+        serde_json::Value::from(v.as_u64()?)
+    } else if v.is_i64() {
+        serde_json::Value::from(v.as_i64()?)
+    } else if v.is_f64() {
+        serde_json::Number::from_f64(v.as_f64()?).map(serde_json::Value::Number)?
+    } else if let Some(items) = v.as_array() {
+        serde_json::Value::Array(items.iter().map(json).collect::<Option<_>>()?)
+    } else if let Some(map) = v.as_map() {
+        let mut out = serde_json::Map::with_capacity(map.len());
+        for (key, value) in map {
+            out.insert(key.as_str()?.to_string(), json(value)?);
+        }
+        serde_json::Value::Object(out)
+    } else {
+        return None;
+    })
 }
 
 fn to_json(v: &Value, kwargs: Kwargs, _: &State) -> TeraResult<String> {
@@ -179,7 +214,7 @@ fn fail(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 
 #[cfg(test)]
 mod tests {
-    use tera::{Context, Tera};
+    use tera::{Context, Tera, Value};
 
     fn render(template: &str, values: serde_json::Value) -> Result<String, String> {
         let mut tera = Tera::default();
@@ -208,6 +243,31 @@ mod tests {
             .unwrap(),
             "  a\n\n  b"
         );
+    }
+
+    #[test]
+    fn to_yaml_writes_what_the_library_writes() {
+        let values = [
+            serde_json::json!({"a": {"b": [1, -2, 1.5, "x", "", "0123", "yes", null, true]}}),
+            serde_json::json!({"multi": "line 1\nline 2\n", "keep": "a\n\n", "q": "it's: \"x\""}),
+            serde_json::json!([{"k": []}, {"k": {}}, [[]], "- dash", " lead", "tab\t"]),
+            serde_json::json!({"unicode": "é 😀", "ctrl": "\u{7}", "sep": "a\u{2028}b", "big": u64::MAX}),
+            serde_json::json!("scalar"),
+            serde_json::json!(12),
+            serde_json::json!(null),
+            serde_json::json!({}),
+        ];
+        for value in values {
+            let tera_value = Value::from_serializable(&value);
+            let mut expected = serde_yaml_ng::to_string(&tera_value).unwrap();
+            expected.truncate(expected.trim_end_matches('\n').len());
+            let got = render(
+                "{{ values.v | to_yaml }}",
+                serde_json::json!({ "v": value }),
+            )
+            .unwrap();
+            assert_eq!(got, expected, "{value:?}");
+        }
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! From rendered text to objects: split documents, check each is an object
-//! Kubernetes can take, default its namespace, label it, serialise it.
+//! Kubernetes can take, default its namespace, label it, serialise it; then
+//! a release's objects in apply order, as one manifest.
 
 use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -41,14 +44,19 @@ impl std::fmt::Display for ObjectKey {
 }
 
 /// One finished object of a release.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Object {
     pub key: ObjectKey,
     pub api_version: String,
-    /// The file it came from, inside the package (`templates/x.yaml`).
-    pub source: String,
-    /// The object as YAML, without a leading `---`.
-    pub yaml: String,
+    /// The file it came from, inside the package (`templates/x.yaml`),
+    /// shared by the objects of that file.
+    pub source: Arc<str>,
+    /// The release's manifest, shared by all its objects, so that the
+    /// rendered text exists once.
+    manifest: Arc<String>,
+    /// Where this object's YAML is in `manifest`.
+    start: usize,
+    end: usize,
 }
 
 impl Object {
@@ -56,6 +64,138 @@ impl Object {
     pub fn rank(&self) -> (Stage, u8) {
         kinds::rank(&self.key.group, &self.key.kind)
     }
+
+    /// The object as YAML, without a leading `---`: its document in the
+    /// release's manifest.
+    pub fn yaml(&self) -> &str {
+        &self.manifest[self.start..self.end]
+    }
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Object")
+            .field("key", &self.key)
+            .field("api_version", &self.api_version)
+            .field("source", &self.source)
+            .field("yaml", &self.yaml())
+            .finish()
+    }
+}
+
+/// An object of a release before the release's objects are put in order:
+/// its YAML is a span of [`Finisher::yaml`].
+#[derive(Debug)]
+pub struct Draft {
+    pub key: ObjectKey,
+    pub api_version: String,
+    pub source: Arc<str>,
+    pub span: Range<usize>,
+}
+
+impl Draft {
+    fn rank(&self) -> (Stage, u8) {
+        kinds::rank(&self.key.group, &self.key.kind)
+    }
+}
+
+/// Turns the documents of one release's files into objects, and collects
+/// what the rest of rendering needs to know about them.
+pub struct Finisher<'a> {
+    /// Scope of custom kinds known when the release is finished.
+    pub scopes: &'a Scopes,
+    /// The objects' YAML, one after the other.
+    pub yaml: String,
+    pub drafts: Vec<Draft>,
+    pub errors: Vec<Error>,
+    /// Custom kinds (group, kind) whose scope was looked up in `scopes`: the
+    /// release depends on what is known about them.
+    pub consulted: Vec<(String, String)>,
+    /// CRDs found in rendered (template) text.
+    pub crds: Vec<CrdInfo>,
+}
+
+impl<'a> Finisher<'a> {
+    pub fn new(scopes: &'a Scopes) -> Self {
+        Self {
+            scopes,
+            yaml: String::new(),
+            drafts: Vec::new(),
+            errors: Vec::new(),
+            consulted: Vec::new(),
+            crds: Vec::new(),
+        }
+    }
+
+    /// Puts the objects in apply order (stable: objects of one stage keep
+    /// file order, then document order).
+    pub fn sort(&mut self) {
+        self.drafts.sort_by_key(Draft::rank);
+    }
+}
+
+const SOURCE_LINE: &str = "---\n# Source: ";
+
+/// The pieces of a release's manifest, in order: each object (in the order
+/// of `drafts`) as `---`, `# Source: <release>/<file>`, then its YAML.
+pub fn manifest_pieces<'t>(
+    release: &'t str,
+    yaml: &'t str,
+    drafts: &'t [Draft],
+) -> impl Iterator<Item = &'t str> + 't {
+    drafts.iter().flat_map(move |d| {
+        [
+            SOURCE_LINE,
+            release,
+            "/",
+            &*d.source,
+            "\n",
+            &yaml[d.span.clone()],
+        ]
+    })
+}
+
+/// The release's manifest, built from sorted drafts, and its objects, each
+/// holding the manifest and where its YAML is in it. Everything is copied
+/// into fresh allocations of exactly the size needed: what the caller keeps
+/// is allocated by the caller's thread.
+pub fn assemble(release: &str, yaml: &str, drafts: &[Draft]) -> (Vec<Object>, Arc<String>) {
+    let size: usize = manifest_pieces(release, yaml, drafts).map(str::len).sum();
+    let mut text = String::with_capacity(size);
+    let mut spans = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        for piece in [SOURCE_LINE, release, "/", &*draft.source, "\n"] {
+            text.push_str(piece);
+        }
+        let start = text.len();
+        text.push_str(&yaml[draft.span.clone()]);
+        spans.push((start, text.len()));
+    }
+    let manifest = Arc::new(text);
+    let mut sources: Vec<(&str, Arc<str>)> = Vec::new();
+    let objects = drafts
+        .iter()
+        .zip(spans)
+        .map(|(d, (start, end))| {
+            let source = match sources.iter().find(|(s, _)| *s == &*d.source) {
+                Some((_, shared)) => Arc::clone(shared),
+                None => {
+                    let shared: Arc<str> = Arc::from(&*d.source);
+                    sources.push((&d.source, Arc::clone(&shared)));
+                    shared
+                }
+            };
+            Object {
+                key: d.key.clone(),
+                api_version: d.api_version.clone(),
+                source,
+                manifest: Arc::clone(&manifest),
+                start,
+                end,
+            }
+        })
+        .collect();
+    (objects, manifest)
 }
 
 /// Scope of custom kinds, learned from the CRDs in the render set:
@@ -142,23 +282,23 @@ pub struct Origin<'a> {
     pub rendered: bool,
 }
 
-/// Turns every document of one rendered file into objects.
-pub fn finish(
-    text: &str,
-    origin: &Origin,
-    scopes: &Scopes,
-    errors: &mut Vec<Error>,
-) -> Vec<Object> {
-    let mut objects = Vec::new();
+/// Turns every document of one file of the release into objects.
+pub fn finish(text: &str, origin: &Origin, into: &mut Finisher) {
+    let source: Arc<str> = Arc::from(origin.source);
     for doc in yaml::split_documents(text) {
+        if origin.rendered
+            && let Some(info) = crd_info(doc.text)
+        {
+            into.crds.push(info);
+        }
         match yaml::parse_value(doc.text, doc.first_line) {
-            Ok(value) => match finish_one(value, origin, scopes) {
-                Ok(obj) => objects.push(obj),
-                Err(e) => errors.push(*e),
+            Ok(value) => match finish_one(value, origin, &source, into) {
+                Ok(draft) => into.drafts.push(draft),
+                Err(e) => into.errors.push(*e),
             },
             Err(e) => {
                 let line = e.line.unwrap_or(doc.first_line + 1);
-                errors.push(Error::Yaml {
+                into.errors.push(Error::Yaml {
                     release: origin.release.to_string(),
                     file: origin.shown.to_string(),
                     line,
@@ -173,10 +313,14 @@ pub fn finish(
             }
         }
     }
-    objects
 }
 
-fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Object, Box<Error>> {
+fn finish_one(
+    mut value: Value,
+    origin: &Origin,
+    source: &Arc<str>,
+    into: &mut Finisher,
+) -> Result<Draft, Box<Error>> {
     let fail = |object: String, message: String| {
         Box::new(Error::Object {
             release: origin.release.to_string(),
@@ -239,9 +383,17 @@ fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Obje
     }
     let (group, _) = kinds::split_api_version(&api_version);
     let group = group.to_string();
-    let cluster_scoped = kinds::builtin_cluster_scoped(&group, &kind)
-        .or_else(|| scopes.get(&(group.clone(), kind.clone())).copied())
-        .unwrap_or(false);
+    let cluster_scoped = match kinds::builtin_cluster_scoped(&group, &kind) {
+        Some(scoped) => scoped,
+        None => {
+            let key = (group.clone(), kind.clone());
+            let scoped = into.scopes.get(&key).copied().unwrap_or(false);
+            if !into.consulted.contains(&key) {
+                into.consulted.push(key);
+            }
+            scoped
+        }
+    };
     let namespace = match metadata.get("namespace") {
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) if ns.is_empty() => None,
@@ -288,7 +440,9 @@ fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Obje
         Value::String(origin.release.to_string()),
     );
 
-    Ok(Object {
+    let start = into.yaml.len();
+    yaml::append(&mut into.yaml, &value);
+    Ok(Draft {
         key: ObjectKey {
             group,
             kind,
@@ -296,8 +450,8 @@ fn finish_one(mut value: Value, origin: &Origin, scopes: &Scopes) -> Result<Obje
             name,
         },
         api_version,
-        source: origin.source.to_string(),
-        yaml: yaml::to_string(&value),
+        source: Arc::clone(source),
+        span: start..into.yaml.len(),
     })
 }
 
@@ -316,9 +470,11 @@ mod tests {
     }
 
     fn run(text: &str, scopes: &Scopes) -> (Vec<Object>, Vec<Error>) {
-        let mut errors = Vec::new();
-        let objects = finish(text, &origin(), scopes, &mut errors);
-        (objects, errors)
+        let mut finisher = Finisher::new(scopes);
+        finish(text, &origin(), &mut finisher);
+        finisher.sort();
+        let (objects, _) = assemble("rel", &finisher.yaml, &finisher.drafts);
+        (objects, finisher.errors)
     }
 
     #[test]
@@ -329,11 +485,11 @@ mod tests {
         );
         assert!(errs.is_empty());
         assert_eq!(objs[0].key.namespace.as_deref(), Some("ns"));
-        assert!(objs[0].yaml.contains("namespace: ns"));
-        assert!(objs[0].yaml.contains("distro.dev/release: rel"));
+        assert!(objs[0].yaml().contains("namespace: ns"));
+        assert!(objs[0].yaml().contains("distro.dev/release: rel"));
         assert!(
             objs[0]
-                .yaml
+                .yaml()
                 .contains("app.kubernetes.io/managed-by: distro")
         );
     }
@@ -355,7 +511,7 @@ mod tests {
         let (objs, errs) = run(text, &scopes);
         assert!(errs.is_empty());
         assert_eq!(objs[0].key.namespace, None);
-        assert!(!objs[0].yaml.contains("namespace"));
+        assert!(!objs[0].yaml().contains("namespace"));
         assert_eq!(objs[1].key.namespace, None);
         assert_eq!(objs[2].key.namespace.as_deref(), Some("ns"));
     }

@@ -24,10 +24,11 @@ pub use manifest::{MANAGED_BY_LABEL, MANAGER, Object, ObjectKey, RELEASE_LABEL};
 
 use crate::kinds;
 use crate::model::{Distribution, Package, Release};
-use crate::source::{Snapshot, sha256};
+use crate::source::{Snapshot, hex};
 use crate::yaml;
 use engine::{Engine, Output};
 use manifest::{Origin, Scopes};
+use sha2::{Digest, Sha256};
 
 /// One release, rendered.
 #[derive(Debug, Clone)]
@@ -37,10 +38,11 @@ pub struct RenderedRelease {
     pub package: String,
     pub version: String,
     /// Objects in apply order (CRDs and Namespaces first, webhooks last).
+    /// Each one's YAML ([`Object::yaml`]) is its part of `manifest`.
     pub objects: Vec<Object>,
     /// The release's manifest stream: what `render --out` writes to
     /// `<release>.yaml`, and what the digest covers.
-    pub manifest: String,
+    pub manifest: Arc<String>,
     /// `sha256:<hex>` of `manifest`.
     pub digest: String,
 }
@@ -96,56 +98,71 @@ pub fn render(
         kube_version: dist.kube_version.to_string(),
         api_versions: &api_versions,
     };
+    let job = Job {
+        snapshot,
+        engines: &engines,
+        capabilities: &capabilities,
+        platform_values: &dist.platform_values,
+    };
 
-    // Pass 1: templates to text, in parallel, noting the CRDs they render.
-    type Pass1 = Result<(Vec<Output>, Vec<manifest::CrdInfo>), Vec<Error>>;
-    let outputs: Vec<Pass1> = dist
-        .releases
-        .par_iter()
-        .map(|release| {
-            let Some(engine) = engines.get(release.package.dir.as_str()) else {
-                return Ok((Vec::new(), Vec::new()));
-            };
-            let outputs = engine.render(snapshot, release, &dist.platform_values, &capabilities)?;
-            let crds = outputs
-                .iter()
-                .flat_map(|o| yaml::split_documents(&o.text))
-                .filter_map(|doc| manifest::crd_info(doc.text))
-                .collect();
-            Ok((outputs, crds))
-        })
-        .collect();
-    let mut rendered = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        match output {
-            Ok((outputs, crds)) => {
-                for info in crds {
-                    scopes.insert((info.group, info.kind), info.cluster_scoped);
+    // Each release's templates to text and the text to objects at once, so
+    // that only the releases being worked on have their text in memory. The
+    // scopes used are those of `crds/`; CRDs that templates render are
+    // collected on the way.
+    let mut results = job.all(&dist.releases, &scopes);
+
+    // Every CRD is known now: the scopes as the objects should have seen
+    // them, later releases winning.
+    let mut all_scopes = scopes.clone();
+    for result in &mut results {
+        match result {
+            Ok(finished) => {
+                for info in finished.crds.drain(..) {
+                    all_scopes.insert((info.group, info.kind), info.cluster_scoped);
                 }
-                rendered.push(outputs);
             }
-            Err(mut e) => {
-                errors.append(&mut e);
-                rendered.push(Vec::new());
-            }
+            Err(e) => errors.append(e),
         }
     }
     if !errors.is_empty() {
         return Err(errors);
     }
 
-    // Pass 2: text to objects, in parallel; each release's text is dropped
-    // as soon as its objects exist.
-    let results: Vec<(RenderedRelease, Vec<Error>)> = dist
-        .releases
-        .par_iter()
-        .zip(rendered.into_par_iter())
-        .map(|(release, outputs)| finish_release(snapshot, release, outputs, &scopes))
+    // Releases that looked up a kind whose scope a rendered CRD defines (or
+    // changes) are finished again with every scope known.
+    let changed = |key: &(String, String)| all_scopes.get(key) != scopes.get(key);
+    let again: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r, Ok(f) if f.consulted.iter().any(changed)))
+        .map(|(i, _)| i)
         .collect();
+    let redone: Vec<(usize, Result<Finished, Vec<Error>>)> = again
+        .par_iter()
+        .map(|&i| {
+            let release = &dist.releases[i];
+            (
+                i,
+                job.release(release, &all_scopes)
+                    .map(|w| w.complete(release)),
+            )
+        })
+        .collect();
+    for (i, result) in redone {
+        results[i] = result;
+    }
+
     let mut releases = Vec::with_capacity(results.len());
-    for (release, mut errs) in results {
-        errors.append(&mut errs);
-        releases.push(release);
+    for result in results {
+        match result {
+            Ok(mut finished) => {
+                errors.append(&mut finished.errors);
+                releases.push(finished.release);
+            }
+            // Rendering is deterministic: the second time cannot fail where
+            // the first did not.
+            Err(mut e) => errors.append(&mut e),
+        }
     }
     check_duplicates(snapshot, &releases, &dist.releases, &mut errors);
     if errors.is_empty() {
@@ -162,15 +179,106 @@ fn learn_crd(text: &str, scopes: &mut Scopes, api_versions: &mut BTreeSet<String
     }
 }
 
+/// What rendering one release needs besides the release.
+struct Job<'a> {
+    snapshot: &'a Snapshot,
+    engines: &'a HashMap<&'a str, Engine>,
+    capabilities: &'a Capabilities<'a>,
+    platform_values: &'a serde_json::Value,
+}
+
+/// One release rendered and finished with the scopes known at the time.
+struct Finished {
+    release: RenderedRelease,
+    /// YAML and object problems.
+    errors: Vec<Error>,
+    /// Custom kinds whose scope the release's objects looked up.
+    consulted: Vec<(String, String)>,
+    /// CRDs its templates render.
+    crds: Vec<manifest::CrdInfo>,
+}
+
+/// A release's objects, finished and in order, before its manifest is
+/// assembled.
+struct Worked {
+    yaml: String,
+    drafts: Vec<manifest::Draft>,
+    digest: String,
+    errors: Vec<Error>,
+    consulted: Vec<(String, String)>,
+    crds: Vec<manifest::CrdInfo>,
+}
+
+impl Job<'_> {
+    /// [`Job::release`] for every release, in parallel, completed.
+    ///
+    /// The worker threads keep nothing: the calling thread copies what stays
+    /// (manifests, objects) as results come in, so that it lands in memory
+    /// that thread freed after loading the inputs rather than next to the
+    /// workers' scratch space, which keeps the peak memory near the size of
+    /// the output.
+    fn all(&self, releases: &[Release], scopes: &Scopes) -> Vec<Result<Finished, Vec<Error>>> {
+        if rayon::current_thread_index().is_some() {
+            // Called from a pool's worker: blocking it on a channel could
+            // leave the pool without a thread to do the work.
+            return releases
+                .par_iter()
+                .map(|r| self.release(r, scopes).map(|w| w.complete(r)))
+                .collect();
+        }
+        let mut results: Vec<Option<Result<Finished, Vec<Error>>>> =
+            std::iter::repeat_with(|| None)
+                .take(releases.len())
+                .collect();
+        std::thread::scope(|threads| {
+            let (tx, rx) = std::sync::mpsc::sync_channel(rayon::current_num_threads().max(1) * 2);
+            threads.spawn(move || {
+                releases
+                    .par_iter()
+                    .enumerate()
+                    .for_each_with(tx, |tx, (i, release)| {
+                        // The receiver outlives every sender.
+                        let _ = tx.send((i, self.release(release, scopes)));
+                    });
+            });
+            for (i, worked) in rx {
+                results[i] = Some(worked.map(|w| w.complete(&releases[i])));
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| r.expect("every release is rendered once"))
+            .collect()
+    }
+
+    /// Renders a release's templates and turns their text, and the
+    /// package's `crds/`, into its objects, in apply order.
+    ///
+    /// # Errors
+    /// Template problems (YAML and object problems are in [`Worked`]).
+    fn release(&self, release: &Release, scopes: &Scopes) -> Result<Worked, Vec<Error>> {
+        let outputs = match self.engines.get(release.package.dir.as_str()) {
+            Some(engine) => engine.render(
+                self.snapshot,
+                release,
+                self.platform_values,
+                self.capabilities,
+            )?,
+            // The package did not compile; that is reported already.
+            None => Vec::new(),
+        };
+        Ok(finish_release(self.snapshot, release, outputs, scopes))
+    }
+}
+
 fn finish_release(
     snapshot: &Snapshot,
     release: &Release,
     outputs: Vec<Output>,
     scopes: &Scopes,
-) -> (RenderedRelease, Vec<Error>) {
+) -> Worked {
     let package = &release.package;
-    let mut errors = Vec::new();
-    let mut objects = Vec::new();
+    let mut finisher = manifest::Finisher::new(scopes);
     let crds = package
         .crds
         .iter()
@@ -185,34 +293,46 @@ fn finish_release(
             shown: &shown,
             rendered: path.starts_with("templates/"),
         };
-        objects.extend(manifest::finish(text, &origin, scopes, &mut errors));
+        manifest::finish(text, &origin, &mut finisher);
     }
     drop(outputs);
-    // Stable: objects of one stage keep file order, then document order.
-    objects.sort_by_key(Object::rank);
-
-    let mut manifest = String::new();
-    for object in &objects {
-        manifest.push_str("---\n# Source: ");
-        manifest.push_str(&release.name);
-        manifest.push('/');
-        manifest.push_str(&object.source);
-        manifest.push('\n');
-        manifest.push_str(&object.yaml);
+    finisher.sort();
+    let mut digest = Sha256::new();
+    for piece in manifest::manifest_pieces(&release.name, &finisher.yaml, &finisher.drafts) {
+        digest.update(piece.as_bytes());
     }
-    let digest = sha256(manifest.as_bytes());
-    (
-        RenderedRelease {
-            name: release.name.clone(),
-            namespace: release.namespace.clone(),
-            package: package.meta.name.clone(),
-            version: package.meta.version.clone(),
-            objects,
-            manifest,
-            digest,
-        },
-        errors,
-    )
+    Worked {
+        digest: format!("sha256:{}", hex(&digest.finalize())),
+        yaml: finisher.yaml,
+        drafts: finisher.drafts,
+        errors: finisher.errors,
+        consulted: finisher.consulted,
+        crds: finisher.crds,
+    }
+}
+
+impl Worked {
+    /// The release with its manifest and objects.
+    fn complete(self, release: &Release) -> Finished {
+        let (objects, manifest) = manifest::assemble(&release.name, &self.yaml, &self.drafts);
+        drop(self.yaml);
+        drop(self.drafts);
+        let package = &release.package;
+        Finished {
+            release: RenderedRelease {
+                name: release.name.clone(),
+                namespace: release.namespace.clone(),
+                package: package.meta.name.clone(),
+                version: package.meta.version.clone(),
+                objects,
+                manifest,
+                digest: self.digest,
+            },
+            errors: self.errors,
+            consulted: self.consulted,
+            crds: self.crds,
+        }
+    }
 }
 
 fn check_duplicates(
@@ -221,22 +341,117 @@ fn check_duplicates(
     releases: &[Release],
     errors: &mut Vec<Error>,
 ) {
-    let mut seen: HashMap<&ObjectKey, (&str, String)> = HashMap::new();
+    let shown = |release: &Release, object: &Object| {
+        snapshot.display(&format!("{}/{}", release.package.dir, object.source))
+    };
+    let mut seen: HashMap<&ObjectKey, (&RenderedRelease, &Release, &Object)> = HashMap::new();
     for (r, release) in rendered.iter().zip(releases) {
         for object in &r.objects {
-            let shown = snapshot.display(&format!("{}/{}", release.package.dir, object.source));
             match seen.get(&object.key) {
-                Some((first_release, first_file)) => errors.push(Error::Duplicate {
+                Some((first, first_release, first_object)) => errors.push(Error::Duplicate {
                     object: object.key.to_string(),
-                    first_release: first_release.to_string(),
-                    first_file: first_file.clone(),
+                    first_release: first.name.clone(),
+                    first_file: shown(first_release, first_object),
                     second_release: r.name.clone(),
-                    second_file: shown,
+                    second_file: shown(release, object),
                 }),
                 None => {
-                    seen.insert(&object.key, (&r.name, shown));
+                    seen.insert(&object.key, (r, release, object));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::source::sha256;
+
+    fn write(root: &Path, path: &str, text: &str) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn package(root: &Path, name: &str, templates: &[(&str, &str)]) {
+        let dir = format!("packages/{name}/1.0.0");
+        write(
+            root,
+            &format!("{dir}/package.yaml"),
+            &format!("name: {name}\nversion: 1.0.0\nappVersion: \"1\"\ndescription: test\n"),
+        );
+        write(root, &format!("{dir}/values.yaml"), "{}\n");
+        for (file, text) in templates {
+            write(root, &format!("{dir}/templates/{file}"), text);
+        }
+    }
+
+    /// A CRD rendered by one release's templates sets the scope of objects
+    /// of another release, even one that comes first.
+    #[test]
+    fn crds_rendered_by_templates_scope_every_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(
+            root,
+            "platform.yaml",
+            "name: test\nbundle: b\nkubeVersion: \"1.34.0\"\n",
+        );
+        write(
+            root,
+            "bundles/b.yaml",
+            "description: test\nreleases:\n  - name: user\n    package: user\n    version: \"1.0.0\"\n    namespace: apps\n  - name: provider\n    package: provider\n    version: \"1.0.0\"\n    namespace: system\n",
+        );
+        package(
+            root,
+            "user",
+            &[(
+                "gadgets.yaml",
+                "apiVersion: example.dev/v1\nkind: Gadget\nmetadata:\n  name: g\n---\napiVersion: example.dev/v1\nkind: Gizmo\nmetadata:\n  name: z\n",
+            )],
+        );
+        package(
+            root,
+            "provider",
+            &[(
+                "crd.yaml",
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.dev\nspec:\n  group: example.dev\n  names:\n    kind: Gadget\n    plural: gadgets\n  scope: Cluster\n  versions:\n  - name: v1\n    served: true\n    storage: true\n",
+            )],
+        );
+        let snapshot = Snapshot::from_dir(&root.join("platform.yaml")).unwrap();
+        let dist = crate::model::load(&snapshot).unwrap();
+        let releases = render(&snapshot, &dist).unwrap();
+        let user = releases.iter().find(|r| r.name == "user").unwrap();
+        let gadget = &user.objects[0];
+        assert_eq!(gadget.key.kind, "Gadget");
+        assert_eq!(gadget.key.namespace, None);
+        assert!(!gadget.yaml().contains("namespace"), "{}", gadget.yaml());
+        // A kind no CRD describes stays namespaced.
+        let gizmo = &user.objects[1];
+        assert_eq!(gizmo.key.namespace.as_deref(), Some("apps"));
+        // Each object's YAML is its part of the manifest.
+        let mut expected = String::new();
+        for object in &user.objects {
+            expected.push_str(&format!("---\n# Source: user/{}\n", object.source));
+            expected.push_str(object.yaml());
+        }
+        assert_eq!(*user.manifest, expected);
+        assert_eq!(user.digest, sha256(user.manifest.as_bytes()));
+
+        // The same from inside a thread pool.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let again = pool.install(|| render(&snapshot, &dist)).unwrap();
+        let manifests = |rs: &[RenderedRelease]| {
+            rs.iter()
+                .map(|r| r.manifest.to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(manifests(&again), manifests(&releases));
     }
 }
