@@ -39,7 +39,7 @@ impl Desired {
     /// # Errors
     /// The YAML does not parse (render guarantees it does).
     pub fn from_rendered(object: &crate::render::Object) -> Result<Self, Error> {
-        let value: Value = serde_yaml_ng::from_str(object.yaml()).map_err(|e| Error::Rejected {
+        let value = crate::yaml::parse_value(object.yaml(), 0).map_err(|e| Error::Rejected {
             object: object.key.to_string(),
             message: e.to_string(),
         })?;
