@@ -10,7 +10,7 @@ use super::Global;
 use crate::health::{self, output::Format};
 
 /// Help text after the options; also the subcommand's `after_help`.
-pub const AFTER_HELP: &str = "Examples:\n  kubectl get deploy,sts,ds -A -o yaml | distro health -f -\n  distro health -f objects.yaml          table: KIND NAMESPACE NAME STATUS MESSAGE\n  distro health -f objects.yaml -o json | jq '.[] | select(.status != \"Current\")'\n\nStatuses follow kstatus: Current, InProgress, Failed, Terminating.\nExit codes: 0 ok, 1 the file cannot be read or is not valid.";
+pub const AFTER_HELP: &str = "Examples:\n  kubectl get deploy,sts,ds -A -o yaml | distro health -f -\n  distro health -f objects.yaml          table: KIND NAMESPACE NAME STATUS MESSAGE\n  distro health -f objects.yaml -o json | jq '.[] | select(.status != \"Current\")'\n\nStatuses follow kstatus: Current, InProgress, Failed, Terminating.\nExit codes: 0 ok, 1 the file cannot be read, 2 it is not valid YAML or has objects without kind/name.";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -39,9 +39,17 @@ pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read_to_string(&args.file).with_context(|| format!("reading {shown}"))?
     };
-    let results = health::assess_documents(&text).map_err(|e| {
-        anyhow::anyhow!("{shown}:{}: document {}: {}", e.line, e.document, e.message)
-    })?;
+    let results = match health::assess_documents(&text) {
+        Ok(results) => results,
+        // Invalid input, as for every other command.
+        Err(e) => {
+            eprintln!(
+                "error: {shown}:{}: document {}: {}",
+                e.line, e.document, e.message
+            );
+            return Ok(ExitCode::from(super::EXIT_INVALID));
+        }
+    };
     super::print(&health::output::write(&results, args.output))?;
     Ok(ExitCode::SUCCESS)
 }

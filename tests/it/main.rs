@@ -5,5 +5,6 @@
 mod apply;
 mod bad_input;
 mod cluster;
+mod health;
 mod render;
 mod support;
