@@ -33,10 +33,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let report = match result {
         Ok(report) => report,
         Err(e) => {
-            eprintln!("error: {e}");
-            for cause in e.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            super::print_error(&e);
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
     };

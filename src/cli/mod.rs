@@ -153,11 +153,16 @@ fn report(error: &anyhow::Error) -> ExitCode {
         eprintln!("{} problem(s) found; nothing was written", problems.len());
         return ExitCode::from(EXIT_INVALID);
     }
+    print_error(error);
+    ExitCode::from(EXIT_FAILED)
+}
+
+/// Prints an error and its causes, once each.
+fn print_error(error: &anyhow::Error) {
     eprintln!("error: {error}");
     for cause in error.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    ExitCode::from(EXIT_FAILED)
 }
 
 /// Writes to stdout; a closed pipe (`distro render | head`) is not an error.
