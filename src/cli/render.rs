@@ -20,8 +20,7 @@ pub struct Args {
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let rendered = pipeline::render(&global.options())?;
     match &args.out {
-        Some(dir) => output::write_dir(&rendered.releases, dir)
-            .with_context(|| format!("writing {}", dir.display()))?,
+        Some(dir) => output::write_dir(&rendered.releases, dir).context("cannot write --out")?,
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match output::stream(&rendered.releases, &mut out) {

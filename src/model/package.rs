@@ -177,6 +177,18 @@ fn load(snapshot: &Snapshot, dir: &str, errors: &mut Vec<Error>) -> Option<Packa
         } else {
             continue;
         };
+        // The path is copied into `# Source:` comments of the output: a
+        // newline in it would inject documents into the stream.
+        if let Some(bad) = rel.chars().find(|c| c.is_control()) {
+            errors.push(Error::file(
+                shown(path).escape_debug().to_string(),
+                format!(
+                    "file name contains the control character {:?}; rename the file",
+                    bad
+                ),
+            ));
+            continue;
+        }
         match std::str::from_utf8(bytes) {
             Ok(text) => target.push(File {
                 path: rel.to_string(),

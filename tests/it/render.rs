@@ -328,3 +328,69 @@ fn validate_prints_nothing_on_success() {
     let (code, stdout, stderr) = outcome(&distro(dir.path(), &["validate"]));
     assert_eq!((code, stdout.as_str(), stderr.as_str()), (0, "", ""));
 }
+
+/// A stale `index.json` is untrusted: a committed one in a pull request must
+/// not make `render --out` delete files outside the output directory.
+#[test]
+fn regression_stale_index_cannot_delete_outside_out_dir() {
+    let dir = scratch("basic");
+    let root = dir.path();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let victim = root.join("victim.yaml");
+    std::fs::write(&victim, "keep me").unwrap();
+    let absolute = tempfile::NamedTempFile::with_suffix(".yaml").unwrap();
+    let absolute_name = absolute.path().with_extension("");
+    // A release name that is not a DNS label never names a file to delete,
+    // whether it climbs out (`../victim`), is absolute, or holds a slash.
+    let index = serde_json::json!([
+        {"name": "../victim", "namespace": "x", "package": "p", "version": "1.0.0", "digest": "d", "objects": 1},
+        {"name": absolute_name.to_str().unwrap(), "namespace": "x", "package": "p", "version": "1.0.0", "digest": "d", "objects": 1},
+        {"name": "gone", "namespace": "x", "package": "p", "version": "1.0.0", "digest": "d", "objects": 1},
+        {"name": "linked", "namespace": "x", "package": "p", "version": "1.0.0", "digest": "d", "objects": 1},
+    ]);
+    std::fs::write(out.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(out.join("gone.yaml"), "stale").unwrap();
+    std::os::unix::fs::symlink(&victim, out.join("linked.yaml")).unwrap();
+
+    let (code, _, stderr) = outcome(&distro(root, &["render", "--out", "out"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    assert!(absolute.path().exists(), "a file named by an absolute path was deleted");
+    assert!(!out.join("gone.yaml").exists(), "a stale release file is still there");
+    assert!(
+        std::fs::symlink_metadata(out.join("linked.yaml")).is_ok(),
+        "a symlink was treated as a release file"
+    );
+}
+
+/// A release file that cannot be written is named, and no temporary file
+/// is left behind.
+#[test]
+fn regression_unwritable_release_file_is_named_and_leaves_no_temporary() {
+    let dir = scratch("basic");
+    let root = dir.path();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let index = index_after_render(root);
+    let first = index[0]["name"].as_str().unwrap().to_string();
+    // A directory where the release file goes: the rename onto it fails.
+    std::fs::remove_file(out.join(format!("{first}.yaml"))).unwrap();
+    std::fs::create_dir(out.join(format!("{first}.yaml"))).unwrap();
+    std::fs::write(out.join(format!("{first}.yaml/keep")), "x").unwrap();
+    let (code, _, stderr) = outcome(&distro(root, &["render", "--out", "out"]));
+    assert_ne!(code, 0);
+    assert!(stderr.contains(&format!("{first}.yaml")), "{stderr}");
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with('~'))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+}
+
+fn index_after_render(root: &Path) -> Vec<Value> {
+    let (code, _, stderr) = outcome(&distro(root, &["render", "--out", "out"]));
+    assert_eq!(code, 0, "{stderr}");
+    index(&root.join("out"))
+}
