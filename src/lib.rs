@@ -11,11 +11,14 @@
 //!        pure, no cluster              |  needs a cluster
 //! ```
 //!
-//! [`pipeline`] strings the pure stages together; the command line and any
-//! other front end call it rather than the stages one by one.
+//! [`pipeline`] strings the pure stages together from a
+//! [`source::Snapshot`]; [`apply::apply_snapshot`] takes a snapshot to a
+//! cluster. The command line and the controller call those two rather than
+//! the stages one by one.
 
 pub mod apply;
 pub mod cli;
+pub mod client;
 pub mod graph;
 pub mod health;
 pub mod kinds;

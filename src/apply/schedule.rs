@@ -19,8 +19,9 @@ use crate::status::{self, DependencyRef, Reason, ReleaseRecord, Summary};
 pub enum Event {
     /// A release's dependencies are Ready and it started.
     Started { name: String, objects: usize },
-    /// A release ended (Ready, failed, or skipped for a dependency).
-    Finished(ReleaseReport),
+    /// A release ended (Ready, failed, or skipped for a dependency);
+    /// `total` releases are in the run.
+    Finished { report: ReleaseReport, total: usize },
     /// A release that left the platform was removed.
     Removed(ReleaseReport),
 }
@@ -110,7 +111,10 @@ pub async fn run(
             if let Some((tx, _)) = channels.get(r.name.as_str()) {
                 let _ = tx.send(Some(report.summary.ready()));
             }
-            emit(Event::Finished(report.clone()));
+            emit(Event::Finished {
+                report: report.clone(),
+                total: releases.len(),
+            });
             report
         }
     });
@@ -154,7 +158,7 @@ async fn dependency_not_ready(
     if let Ok(previous) = ctx.store.get(&r.namespace, &r.name).await
         && let Ok(written) = ctx.store.write_spec(previous.as_ref(), &record).await
     {
-        let _ = ctx.store.write_status(&written, &summary, None).await;
+        let _ = ctx.store.write_status(&written, &summary, None, None).await;
     }
     ReleaseReport {
         name: r.name.clone(),

@@ -18,15 +18,7 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
 /// A client from `KUBECONFIG`, `~/.kube/config` or the in-cluster
 /// service account, as kubectl finds it.
 pub async fn client() -> anyhow::Result<kube::Client> {
-    let mut config = kube::Config::infer().await.context(
-        "no usable kubeconfig (KUBECONFIG, ~/.kube/config) or in-cluster service account",
-    )?;
-    // Name ourselves in audit logs and API server metrics.
-    let agent = concat!("distro/", env!("CARGO_PKG_VERSION"));
-    if let Ok(value) = http::HeaderValue::from_str(agent) {
-        config.headers.push((http::header::USER_AGENT, value));
-    }
-    kube::Client::try_from(config).context("building the Kubernetes client")
+    Ok(crate::client::connect(&crate::client::Target::default()).await?)
 }
 
 /// Output of commands that print the release table.
@@ -61,7 +53,7 @@ impl Row {
             ready: ready
                 .map(|c| c.status.to_string())
                 .unwrap_or_else(|| "Unknown".into()),
-            reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+            reason: ready.map(|c| c.reason.to_string()).unwrap_or_default(),
             message: ready.map(|c| c.message.clone()).unwrap_or_default(),
         }
     }

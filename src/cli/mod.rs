@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::pipeline::{self, Invalid};
+use crate::source::Snapshot;
 
 /// Exit code for invalid input.
 pub const EXIT_INVALID: u8 = 2;
@@ -65,9 +66,13 @@ pub struct Global {
 impl Global {
     fn options(&self) -> pipeline::Options {
         pipeline::Options {
-            platform: self.platform.clone(),
             locked: self.locked,
         }
+    }
+
+    /// The distribution the platform file names, read into memory.
+    fn snapshot(&self) -> Result<Snapshot, Invalid> {
+        Ok(Snapshot::from_dir(&self.platform)?)
     }
 }
 

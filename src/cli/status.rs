@@ -16,7 +16,7 @@ pub struct Args {
 pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let records = block_on(async {
         // Every platform's releases, as `kubectl get releases -A` shows.
-        Store::new(client().await?, "")
+        Store::new(client().await?, Default::default())
             .list_all()
             .await
             .map_err(anyhow::Error::from)

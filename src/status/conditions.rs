@@ -21,6 +21,24 @@ pub enum Reason {
     ApplyFailed,
     /// Objects were applied but did not become ready in time, or failed.
     HealthCheckFailed,
+    /// The release left the platform and its objects were removed.
+    UninstallSucceeded,
+    /// The release belongs to another Platform and was left alone.
+    OwnershipConflict,
+    /// A reason this version of distro does not know (written by another
+    /// version); never written by this one.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Reason {
+    /// Whether a release with this reason counts as Ready.
+    pub fn ready(self) -> bool {
+        matches!(
+            self,
+            Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded
+        )
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -49,7 +67,7 @@ pub struct Condition {
     #[serde(rename = "type")]
     pub type_: String,
     pub status: ConditionStatus,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -63,13 +81,23 @@ pub struct Summary {
     pub message: String,
 }
 
+/// `{"ready": true, "reason": "...", "message": "..."}`: readiness is
+/// spelled out so that readers need not know which reasons mean Ready.
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Summary", 3)?;
+        st.serialize_field("ready", &self.ready())?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("message", &self.message)?;
+        st.end()
+    }
+}
+
 impl Summary {
     /// Whether the release ended Ready.
     pub fn ready(&self) -> bool {
-        matches!(
-            self.reason,
-            Reason::InstallSucceeded | Reason::UpgradeSucceeded
-        )
+        self.reason.ready()
     }
 }
 
@@ -82,14 +110,17 @@ pub fn conditions_for(
     now: &str,
 ) -> Vec<Condition> {
     let (ready, reconciling, stalled) = match summary.reason {
-        Reason::InstallSucceeded | Reason::UpgradeSucceeded => {
+        Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded => {
             (ConditionStatus::True, false, false)
         }
         Reason::Progressing => (ConditionStatus::Unknown, true, false),
         Reason::DependencyNotReady | Reason::HealthCheckFailed => {
             (ConditionStatus::False, false, false)
         }
-        Reason::RenderFailed | Reason::ApplyFailed => (ConditionStatus::False, false, true),
+        Reason::RenderFailed | Reason::ApplyFailed | Reason::OwnershipConflict => {
+            (ConditionStatus::False, false, true)
+        }
+        Reason::Unknown => (ConditionStatus::Unknown, false, false),
     };
     let make = |type_: &str, status: ConditionStatus| {
         let last_transition_time = previous
@@ -100,7 +131,7 @@ pub fn conditions_for(
         Condition {
             type_: type_.to_string(),
             status,
-            reason: summary.reason.to_string(),
+            reason: summary.reason,
             message: summary.message.clone(),
             observed_generation: generation,
             last_transition_time,
@@ -135,7 +166,7 @@ mod tests {
             (c[0].type_.as_str(), c[0].status),
             ("Ready", ConditionStatus::True)
         );
-        assert_eq!(c[0].reason, "InstallSucceeded");
+        assert_eq!(c[0].reason, Reason::InstallSucceeded);
     }
 
     #[test]
@@ -152,6 +183,14 @@ mod tests {
         let c = conditions_for(&summary(Reason::HealthCheckFailed), None, &[], "t1");
         assert!(!c.iter().any(|c| c.type_ == "Stalled"));
         assert_eq!(c[0].status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn unknown_reasons_read_as_unknown() {
+        let r: Reason = serde_json::from_str("\"SomethingNew\"").unwrap();
+        assert_eq!(r, Reason::Unknown);
+        let r: Reason = serde_json::from_str("\"ApplyFailed\"").unwrap();
+        assert_eq!(r, Reason::ApplyFailed);
     }
 
     #[test]

@@ -9,7 +9,8 @@ mod store;
 
 pub use conditions::{Condition, ConditionStatus, Reason, Summary, conditions_for};
 pub use store::{
-    DependencyRef, Error, InventoryEntry, PLATFORM_LABEL, ReleaseRecord, Store, crd_object,
+    DependencyRef, Error, InventoryEntry, Owner, PLATFORM_LABEL, PLATFORM_NAMESPACE_LABEL,
+    ReleaseRecord, Store, crd_object,
 };
 
 /// The CustomResourceDefinition, installed by `distro apply` itself.
