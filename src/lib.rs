@@ -16,6 +16,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod controller;
 pub mod graph;
 pub mod health;
 pub mod kinds;
