@@ -19,6 +19,7 @@
 pub mod apply;
 pub mod cli;
 pub mod client;
+pub mod controller;
 pub mod graph;
 pub mod health;
 pub mod kinds;
