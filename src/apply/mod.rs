@@ -35,7 +35,7 @@ pub use error::Error;
 pub use identity::{FIELD_MANAGER, ObjectKey};
 pub use object::FORCE_ANNOTATION;
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
-pub use schedule::{Event, run};
+pub use schedule::{Event, install_crd, run};
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
 
 use serde::Serialize;
@@ -122,8 +122,9 @@ fn rfc3339(t: SystemTime) -> String {
     let d = t
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
+    // Fixed width, so that timestamps compare as strings.
     k8s_openapi::jiff::Timestamp::from_millisecond(d.as_millis() as i64)
-        .map(|ts| ts.to_string())
+        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
         .unwrap_or_default()
 }
 

@@ -37,7 +37,13 @@ pub async fn run(
     graph: &Graph,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Report, Error> {
-    install_crd(ctx).await?;
+    install_crd(
+        &ctx.client,
+        &ctx.resolver,
+        status::crd_object(),
+        ctx.options.timeout,
+    )
+    .await?;
     let emit = |e: Event| {
         if let Some(tx) = &events {
             let _ = tx.send(e);
@@ -171,23 +177,31 @@ async fn dependency_not_ready(
     }
 }
 
-/// Applies the `Release` CRD (no write when unchanged) and waits until it is
-/// Established.
-async fn install_crd(ctx: &Context) -> Result<(), Error> {
-    let value = status::crd_object();
+/// Applies a CustomResourceDefinition distro itself needs (no write when
+/// unchanged) and waits until it is Established.
+///
+/// # Errors
+/// The API server rejects it, or it is not Established within `timeout`.
+pub async fn install_crd(
+    client: &kube::Client,
+    resolver: &super::Resolver,
+    crd: serde_json::Value,
+    timeout: std::time::Duration,
+) -> Result<(), Error> {
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let desired = Desired {
-        value,
+        value: crd,
         api_version: "apiextensions.k8s.io/v1".into(),
         kind: "CustomResourceDefinition".into(),
         namespace: None,
-        name: format!("{}.{}", status::PLURAL, status::GROUP),
-        display: format!(
-            "CustomResourceDefinition/{}.{}",
-            status::PLURAL,
-            status::GROUP
-        ),
+        display: format!("CustomResourceDefinition/{name}"),
+        name,
     };
-    let applied = object::apply(&ctx.client, &ctx.resolver, &desired, true).await?;
+    let applied = object::apply(client, resolver, &desired, true).await?;
     wait::all_ready(
         vec![wait::Pending {
             api: applied.api,
@@ -199,7 +213,7 @@ async fn install_crd(ctx: &Context) -> Result<(), Error> {
                 kind: desired.kind.clone(),
             },
         }],
-        ctx.options.timeout,
+        timeout,
     )
     .await
 }

@@ -52,7 +52,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         locked: global.locked,
     };
     let applied = block_on(async {
-        let client = client().await?;
+        let client = client(global).await?;
         let (tx, rx) = mpsc::unbounded_channel();
         let progress = tokio::spawn(show_progress(rx));
         let applied = apply::apply_snapshot(client, snapshot, None, options, Some(tx)).await;

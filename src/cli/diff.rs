@@ -19,7 +19,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let rendered = pipeline::render(global.snapshot()?, &global.options())?;
     let result = block_on(async {
         let ctx = Context::new(
-            client().await?,
+            client(global).await?,
             Owner {
                 platform: rendered.loaded.distribution.platform.name.clone(),
                 namespace: None,

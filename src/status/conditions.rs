@@ -60,14 +60,15 @@ impl std::fmt::Display for ConditionStatus {
     }
 }
 
-/// A `metav1.Condition`.
+/// A `metav1.Condition` whose reason is one of the typed reasons `R`
+/// (a Release's [`Reason`] by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Condition {
+pub struct Condition<R = Reason> {
     #[serde(rename = "type")]
     pub type_: String,
     pub status: ConditionStatus,
-    pub reason: Reason,
+    pub reason: R,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -101,6 +102,39 @@ impl Summary {
     }
 }
 
+/// What the three conditions say: `Ready`'s status, and whether
+/// `Reconciling` and `Stalled` are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub ready: ConditionStatus,
+    pub reconciling: bool,
+    pub stalled: bool,
+}
+
+impl Reason {
+    /// The conditions a release with this reason has.
+    pub fn standing(self) -> Standing {
+        let (ready, reconciling, stalled) = match self {
+            Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded => {
+                (ConditionStatus::True, false, false)
+            }
+            Reason::Progressing => (ConditionStatus::Unknown, true, false),
+            Reason::DependencyNotReady | Reason::HealthCheckFailed => {
+                (ConditionStatus::False, false, false)
+            }
+            Reason::RenderFailed | Reason::ApplyFailed | Reason::OwnershipConflict => {
+                (ConditionStatus::False, false, true)
+            }
+            Reason::Unknown => (ConditionStatus::Unknown, false, false),
+        };
+        Standing {
+            ready,
+            reconciling,
+            stalled,
+        }
+    }
+}
+
 /// The conditions for a summary. `previous` keeps `lastTransitionTime` for
 /// conditions whose status did not change, as Kubernetes conventions ask.
 pub fn conditions_for(
@@ -109,19 +143,25 @@ pub fn conditions_for(
     previous: &[Condition],
     now: &str,
 ) -> Vec<Condition> {
-    let (ready, reconciling, stalled) = match summary.reason {
-        Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded => {
-            (ConditionStatus::True, false, false)
-        }
-        Reason::Progressing => (ConditionStatus::Unknown, true, false),
-        Reason::DependencyNotReady | Reason::HealthCheckFailed => {
-            (ConditionStatus::False, false, false)
-        }
-        Reason::RenderFailed | Reason::ApplyFailed | Reason::OwnershipConflict => {
-            (ConditionStatus::False, false, true)
-        }
-        Reason::Unknown => (ConditionStatus::Unknown, false, false),
-    };
+    conditions(
+        summary.reason,
+        summary.reason.standing(),
+        &summary.message,
+        generation,
+        previous,
+        now,
+    )
+}
+
+/// `Ready`, and `Reconciling` / `Stalled` when set, for any typed reason.
+pub fn conditions<R: Copy>(
+    reason: R,
+    standing: Standing,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition<R>],
+    now: &str,
+) -> Vec<Condition<R>> {
     let make = |type_: &str, status: ConditionStatus| {
         let last_transition_time = previous
             .iter()
@@ -131,17 +171,17 @@ pub fn conditions_for(
         Condition {
             type_: type_.to_string(),
             status,
-            reason: summary.reason,
-            message: summary.message.clone(),
+            reason,
+            message: message.to_string(),
             observed_generation: generation,
             last_transition_time,
         }
     };
-    let mut out = vec![make("Ready", ready)];
-    if reconciling {
+    let mut out = vec![make("Ready", standing.ready)];
+    if standing.reconciling {
         out.push(make("Reconciling", ConditionStatus::True));
     }
-    if stalled {
+    if standing.stalled {
         out.push(make("Stalled", ConditionStatus::True));
     }
     out

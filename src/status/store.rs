@@ -202,7 +202,14 @@ pub struct Store {
     owner: Owner,
 }
 
-fn now() -> String {
+/// The current time with nanoseconds: a value that differs between two
+/// requests made in the same second (`requestedAt`).
+pub fn now_precise() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The current time as Kubernetes writes it in conditions.
+pub fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
@@ -435,6 +442,6 @@ impl Store {
 }
 
 /// 404: the object, or the whole resource type, does not exist.
-pub(crate) fn is_missing_resource(e: &kube::Error) -> bool {
+pub fn is_missing_resource(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
