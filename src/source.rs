@@ -5,6 +5,8 @@
 //! Only a local directory is supported as a source today; Git and OCI sources
 //! yield the same `Snapshot`.
 
+pub mod git;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
