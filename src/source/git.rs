@@ -48,10 +48,10 @@ pub enum GitRef {
 impl std::fmt::Display for GitRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            GitRef::Branch(b) => write!(f, "branch {b}"),
-            GitRef::Tag(t) => write!(f, "tag {t}"),
-            GitRef::Semver(r) => write!(f, "semver {r}"),
-            GitRef::Commit(c) => write!(f, "commit {c}"),
+            GitRef::Branch(b) => write!(f, "branch {}", b.escape_debug()),
+            GitRef::Tag(t) => write!(f, "tag {}", t.escape_debug()),
+            GitRef::Semver(r) => write!(f, "semver {}", r.escape_debug()),
+            GitRef::Commit(c) => write!(f, "commit {}", c.escape_debug()),
         }
     }
 }
@@ -71,7 +71,8 @@ pub enum Credentials {
     /// SSH public key authentication. `identity` is the private key
     /// (PEM or OpenSSH format, unencrypted); `known_hosts` holds lines in
     /// OpenSSH's format, and the server's host key must be one of them.
-    /// `username` defaults to the URL's user, then to `git`.
+    /// The user is the URL's (`ssh://deploy@host/...`), else `username`,
+    /// else `git`.
     Ssh {
         identity: String,
         known_hosts: String,
@@ -190,6 +191,9 @@ pub enum Error {
     /// The directory to read is not a plain relative path.
     #[error("git path {path:?}: {reason}")]
     Path { path: String, reason: &'static str },
+    /// The credentials cannot be sent as given.
+    #[error("credentials for {url}: {reason}")]
+    Credentials { url: String, reason: &'static str },
     /// A known_hosts line could not be used.
     #[error("known_hosts line {line}: {reason}")]
     KnownHosts { line: usize, reason: String },
@@ -261,7 +265,7 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::Url { .. } | Error::Ref { .. } | Error::Path { .. } => ErrorKind::Config,
-            Error::KnownHosts { .. } => ErrorKind::Config,
+            Error::KnownHosts { .. } | Error::Credentials { .. } => ErrorKind::Config,
             Error::RefNotFound { .. } | Error::CommitNotFound { .. } => ErrorKind::NotFound,
             Error::Auth { .. } | Error::HostKey { .. } => ErrorKind::Auth,
             Error::Timeout { .. } => ErrorKind::Timeout,
@@ -764,10 +768,9 @@ impl<'a> Session<'a> {
         };
         if let Credentials::Bearer(token) = credentials {
             if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
-                return Err(Error::Auth {
+                return Err(Error::Credentials {
                     url: remote.display.clone(),
-                    reason: "the bearer token is empty or holds spaces or control characters"
-                        .into(),
+                    reason: "the bearer token is empty or holds spaces or control characters",
                 });
             }
         }
@@ -888,7 +891,8 @@ impl<'a> Session<'a> {
         options
             .remote_callbacks(self.callbacks())
             .proxy_options(ProxyOptions::new())
-            // A redirect could carry the credentials to another host.
+            // libgit2 then follows redirects on the same host only: a
+            // custom header (the bearer token) would follow any redirect.
             .follow_redirects(RemoteRedirect::None)
             .download_tags(AutotagOption::None)
             .update_fetchhead(false)
@@ -946,10 +950,12 @@ impl<'a> Session<'a> {
         if !self.within_deadline() {
             return Err(git2::Error::from_str("deadline passed"));
         }
-        // Credentials go to the host they were given for, never to one a
-        // redirect names.
-        if RemoteUrl::parse(url).ok().and_then(|u| u.host) != self.remote.host {
-            return refuse("the request went to another host; credentials withheld".into());
+        // Credentials go to the server they were given for, never to one a
+        // redirect names (listing follows a first redirect, as git does).
+        if !RemoteUrl::parse_with(url, false).is_ok_and(|u| u.same_origin(self.remote)) {
+            return refuse(
+                "the request was redirected to another server; credentials withheld".into(),
+            );
         }
         if allowed.contains(CredentialType::USERNAME) {
             self.asked_username.set(self.asked_username.get() + 1);
@@ -990,16 +996,18 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// The URL's user comes first: libgit2 refuses a key offered for
+    /// another user than the one it already sent.
     fn ssh_username(&self, username_from_url: Option<&str>) -> String {
-        match self.credentials {
-            Credentials::Ssh {
-                username: Some(u), ..
-            } => u.clone(),
-            _ => username_from_url
-                .map(str::to_string)
-                .or_else(|| self.remote.username.clone())
-                .unwrap_or_else(|| "git".to_string()),
-        }
+        let configured = match self.credentials {
+            Credentials::Ssh { username, .. } => username.clone(),
+            _ => None,
+        };
+        username_from_url
+            .map(str::to_string)
+            .or_else(|| self.remote.username.clone())
+            .or(configured)
+            .unwrap_or_else(|| "git".to_string())
     }
 
     fn check_host_key(&self, key: Option<&[u8]>) -> Result<(), String> {
@@ -1167,7 +1175,27 @@ struct RemoteUrl {
 }
 
 impl RemoteUrl {
+    /// Same scheme, host and port (defaults filled in).
+    fn same_origin(&self, other: &RemoteUrl) -> bool {
+        let port = |u: &RemoteUrl| {
+            u.port.or(match u.scheme {
+                Scheme::Git => Some(9418),
+                Scheme::Http => Some(80),
+                Scheme::Https => Some(443),
+                Scheme::Ssh => Some(22),
+                Scheme::File | Scheme::Path => None,
+            })
+        };
+        self.scheme == other.scheme && self.host == other.host && port(self) == port(other)
+    }
+
     fn parse(url: &str) -> Result<Self, Error> {
+        Self::parse_with(url, true)
+    }
+
+    /// `require_path` false accepts a bare `scheme://host`, as libgit2 may
+    /// name the server in a callback.
+    fn parse_with(url: &str, require_path: bool) -> Result<Self, Error> {
         let bad = |reason: &str| Error::Url {
             url: display_url(url),
             reason: reason.into(),
@@ -1234,7 +1262,7 @@ impl RemoteUrl {
         if host.is_empty() {
             return Err(bad("names no host"));
         }
-        if path.is_empty() || path == "/" {
+        if require_path && (path.is_empty() || path == "/") {
             return Err(bad("names no repository"));
         }
         let username = userinfo
@@ -1580,6 +1608,17 @@ mod tests {
     }
 
     #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let origin = RemoteUrl::parse("https://u:p@Host/org/repo").unwrap();
+        let other = |url| RemoteUrl::parse_with(url, false).unwrap();
+        assert!(origin.same_origin(&other("https://host:443/org/repo")));
+        assert!(origin.same_origin(&other("https://host")));
+        assert!(!origin.same_origin(&other("https://host:8443/org/repo")));
+        assert!(!origin.same_origin(&other("http://host/org/repo")));
+        assert!(!origin.same_origin(&other("https://elsewhere/org/repo")));
+    }
+
+    #[test]
     fn userinfo_is_stripped_from_urls_and_errors() {
         assert_eq!(
             display_url("https://user:hunter22@host/org/repo"),
@@ -1603,6 +1642,114 @@ mod tests {
         assert!(!scrubbed.contains("hunter22"), "{scrubbed}");
         assert!(!scrubbed.contains("s3cret"), "{scrubbed}");
         assert!(scrubbed.contains("https://host/x"), "{scrubbed}");
+    }
+
+    #[test]
+    fn credentials_are_offered_once_per_connection() {
+        let url = RemoteUrl::parse("https://git.example/org/repo").unwrap();
+        let basic = Credentials::Basic {
+            username: "u".into(),
+            password: "pw-123".into(),
+        };
+        let limits = Limits::default();
+        let session = Session::new(&url, &basic, &limits).unwrap();
+        let asked = |s: &Session<'_>, url: &str, allowed| s.credential(url, None, allowed);
+        let userpass = CredentialType::USER_PASS_PLAINTEXT;
+        assert!(asked(&session, "https://git.example/org/repo", userpass).is_ok());
+        // libgit2 asks again when the server said no: that is the answer.
+        let Err(err) = asked(&session, "https://git.example/org/repo", userpass) else {
+            panic!("a second ask must fail");
+        };
+        assert!(!err.message().contains("pw-123"));
+        let err = session.error(err);
+        assert!(err.is_auth(), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("authentication failed for https://git.example/org/repo"),
+            "{err}"
+        );
+
+        // A redirect to another server gets nothing, even on the first ask.
+        let session = Session::new(&url, &basic, &limits).unwrap();
+        assert!(asked(&session, "https://elsewhere.example/org/repo", userpass).is_err());
+        assert!(session.error(git2::Error::from_str("x")).is_auth());
+
+        // No credentials, or the wrong kind, fail on the first ask.
+        let none = Credentials::None;
+        let session = Session::new(&url, &none, &limits).unwrap();
+        assert!(asked(&session, "https://git.example/org/repo", userpass).is_err());
+        let ssh_url = RemoteUrl::parse("ssh://git.example/org/repo").unwrap();
+        let session = Session::new(&ssh_url, &basic, &limits).unwrap();
+        assert!(
+            asked(
+                &session,
+                "ssh://git.example/org/repo",
+                CredentialType::SSH_KEY
+            )
+            .is_err()
+        );
+
+        // SSH: the username request does not use up the key's one try.
+        let ssh = Credentials::Ssh {
+            identity: "-----BEGIN OPENSSH PRIVATE KEY-----\n...".into(),
+            known_hosts: String::new(),
+            username: Some("deploy".into()),
+        };
+        let session = Session::new(&ssh_url, &ssh, &limits).unwrap();
+        let user = asked(
+            &session,
+            "ssh://git.example/org/repo",
+            CredentialType::USERNAME,
+        )
+        .unwrap();
+        assert!(user.has_username());
+        let key = CredentialType::SSH_KEY | CredentialType::SSH_MEMORY;
+        assert!(
+            session
+                .credential("ssh://git.example/org/repo", Some("deploy"), key)
+                .is_ok()
+        );
+        assert!(
+            session
+                .credential("ssh://git.example/org/repo", Some("deploy"), key)
+                .is_err()
+        );
+        assert_eq!(session.ssh_username(None), "deploy");
+        let with_user = RemoteUrl::parse("ssh://ci@git.example/org/repo").unwrap();
+        let session = Session::new(&with_user, &ssh, &limits).unwrap();
+        assert_eq!(session.ssh_username(None), "ci");
+
+        let bad_token = Credentials::Bearer("two words".into());
+        let err = Session::new(&url, &bad_token, &limits).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Config);
+        assert!(!err.to_string().contains("two words"), "{err}");
+    }
+
+    #[test]
+    fn host_keys_need_ssh_credentials() {
+        let url = RemoteUrl::parse("ssh://git.example:2222/org/repo").unwrap();
+        let key = blob("ssh-ed25519", &[7; 32]);
+        let limits = Limits::default();
+        let none = Credentials::None;
+        let session = Session::new(&url, &none, &limits).unwrap();
+        assert!(session.check_host_key(Some(&key)).is_err());
+        let ssh = Credentials::Ssh {
+            identity: String::new(),
+            known_hosts: line("[git.example]:2222", &key),
+            username: None,
+        };
+        let session = Session::new(&url, &ssh, &limits).unwrap();
+        assert!(session.check_host_key(Some(&key)).is_ok());
+        assert!(session.check_host_key(None).is_err());
+        let other = blob("ssh-ed25519", &[9; 32]);
+        assert!(session.check_host_key(Some(&other)).is_err());
+        let broken = Credentials::Ssh {
+            identity: String::new(),
+            known_hosts: "|1|abc|def ssh-ed25519 AAAA".into(),
+            username: None,
+        };
+        let err = Session::new(&url, &broken, &limits).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::Config);
     }
 
     #[test]
