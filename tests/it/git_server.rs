@@ -420,7 +420,11 @@ fn respond(request: &Request, config: &HttpConfig, out: &mut TcpStream) -> u16 {
     }
     match run_backend(request, config, out) {
         Ok(status) => status,
-        Err(_) => {
+        Err(e) => {
+            eprintln!(
+                "git http-backend for {} {}: {e}",
+                request.method, request.path
+            );
             let _ = out.write_all(
                 b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
             );
@@ -528,8 +532,15 @@ fn relay(stdout: std::process::ChildStdout, out: &mut TcpStream) -> std::io::Res
     }
     head.push_str("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n");
     out.write_all(head.as_bytes())?;
+    // Once the head is out the status is sent; a client that hangs up once
+    // it has what it needs (libgit2 does, before the last chunk) is fine.
+    let _ = relay_body(&mut cgi, out);
+    Ok(status)
+}
+
+/// Ends at the CGI's end of output (the watchdog guarantees there is one).
+fn relay_body(cgi: &mut impl Read, out: &mut TcpStream) -> std::io::Result<()> {
     let mut buf = vec![0; 64 * 1024];
-    // Ends at the CGI's end of output (the watchdog guarantees there is one).
     loop {
         let n = cgi.read(&mut buf)?;
         if n == 0 {
@@ -539,8 +550,7 @@ fn relay(stdout: std::process::ChildStdout, out: &mut TcpStream) -> std::io::Res
         out.write_all(&buf[..n])?;
         out.write_all(b"\r\n")?;
     }
-    out.write_all(b"0\r\n\r\n")?;
-    Ok(status)
+    out.write_all(b"0\r\n\r\n")
 }
 
 // ---------------------------------------------------------------------------
