@@ -9,6 +9,8 @@
 
 pub mod dir;
 
+pub mod git;
+
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 

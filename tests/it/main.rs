@@ -5,6 +5,8 @@
 mod apply;
 mod bad_input;
 mod cluster;
+mod git_server;
+mod git_source;
 mod health;
 mod render;
 mod support;
