@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Patch, PatchParams};
 
 use super::change::{Action, ChangeSet};
@@ -231,32 +231,8 @@ async fn apply_objects(
         if batch.is_empty() {
             continue;
         }
-        let results: Vec<Result<(Action, Pending, InventoryEntry, bool), Error>> =
-            futures::stream::iter(batch)
-                .map(|(d, _)| async move {
-                    let applied =
-                        object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts)
-                            .await?;
-                    let is_crd = d.kind == "CustomResourceDefinition";
-                    Ok::<_, Error>((
-                        applied.action,
-                        Pending {
-                            api: applied.api,
-                            name: d.name.clone(),
-                            display: d.display.clone(),
-                            last: applied.live,
-                            types: kube::api::TypeMeta {
-                                api_version: d.api_version.clone(),
-                                kind: d.kind.clone(),
-                            },
-                        },
-                        d.inventory_entry(),
-                        is_crd,
-                    ))
-                })
-                .buffered(OBJECT_CONCURRENCY)
-                .collect()
-                .await;
+        let targets: Vec<&Desired> = batch.into_iter().map(|(d, _)| d).collect();
+        let results = apply_batch(ctx, &targets).await;
         let mut crds = Vec::new();
         let mut first_error = None;
         for result in results {
@@ -285,6 +261,51 @@ async fn apply_objects(
         }
     }
     Ok(pending)
+}
+
+/// What applying one object gives: its action, what to wait for, its
+/// inventory entry, and whether it is a CRD.
+type AppliedObject = (Action, Pending, InventoryEntry, bool);
+
+/// Applies `targets` with at most [`OBJECT_CONCURRENCY`] requests in
+/// flight, results in input order. Written as a loop over boxed futures, not
+/// a stream of closures: that keeps the future `Send` for the controller's
+/// spawned tasks.
+async fn apply_batch(ctx: &Context, targets: &[&Desired]) -> Vec<Result<AppliedObject, Error>> {
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut results = Vec::with_capacity(targets.len());
+    let mut next = targets.iter();
+    loop {
+        while in_flight.len() < OBJECT_CONCURRENCY {
+            let Some(d) = next.next() else { break };
+            in_flight.push_back(apply_one(ctx, d).boxed());
+        }
+        match in_flight.next().await {
+            Some(r) => results.push(r),
+            None => break,
+        }
+    }
+    results
+}
+
+async fn apply_one(ctx: &Context, d: &Desired) -> Result<AppliedObject, Error> {
+    let applied = object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts).await?;
+    let is_crd = d.kind == "CustomResourceDefinition";
+    Ok((
+        applied.action,
+        Pending {
+            api: applied.api,
+            name: d.name.clone(),
+            display: d.display.clone(),
+            last: applied.live,
+            types: kube::api::TypeMeta {
+                api_version: d.api_version.clone(),
+                kind: d.kind.clone(),
+            },
+        },
+        d.inventory_entry(),
+        is_crd,
+    ))
 }
 
 /// Creates the namespace when it does not exist. An existing namespace is

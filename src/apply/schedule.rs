@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::error::Error;
@@ -123,6 +124,9 @@ pub async fn run(
             });
             report
         }
+        // Boxed as Send: the controller runs this on a spawned task, and
+        // an unboxed future of borrowing closures trips rustc's Send check.
+        .boxed()
     });
     let reports = futures::future::join_all(tasks).await;
 

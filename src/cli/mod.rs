@@ -140,10 +140,14 @@ pub enum Command {
     )]
     Reconcile(platform::ReconcileArgs),
     /// Stop reconciling a Platform until it is resumed.
-    #[command(after_help = "Examples:\n  distro suspend platform cozy\n\nExit codes: 0 ok, 1 failed.")]
+    #[command(
+        after_help = "Examples:\n  distro suspend platform cozy\n\nExit codes: 0 ok, 1 failed."
+    )]
     Suspend(platform::Target),
     /// Reconcile a suspended Platform again.
-    #[command(after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed.")]
+    #[command(
+        after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed."
+    )]
     Resume(platform::Target),
 }
 

@@ -49,7 +49,10 @@ pub fn reconcile(global: &Global, args: &ReconcileArgs) -> anyhow::Result<ExitCo
         let requested = crate::status::now_precise();
         let patch = json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: requested}}});
         platform::merge(&client, &t.namespace, &t.name, &patch).await?;
-        eprintln!("reconcile requested for Platform {}/{}", t.namespace, t.name);
+        eprintln!(
+            "reconcile requested for Platform {}/{}",
+            t.namespace, t.name
+        );
         let deadline = Instant::now() + args.timeout;
         let api = platform::api(&client, Some(&t.namespace));
         loop {

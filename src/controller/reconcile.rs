@@ -204,7 +204,14 @@ async fn run(
         Err(e) => {
             let message = cut(&e.to_string());
             status.set(PlatformReason::ReleasesNotReady, &message, generation);
-            event(shared, platform, EventType::Warning, "ApplyFailed", &message).await;
+            event(
+                shared,
+                platform,
+                EventType::Warning,
+                "ApplyFailed",
+                &message,
+            )
+            .await;
             Next::Retry
         }
         Ok(applied) => {
@@ -252,7 +259,14 @@ async fn fetch_failed(
 ) -> Next {
     let message = cut(message);
     status.set(PlatformReason::FetchFailed, &message, platform.generation);
-    event(shared, platform, EventType::Warning, "FetchFailed", &message).await;
+    event(
+        shared,
+        platform,
+        EventType::Warning,
+        "FetchFailed",
+        &message,
+    )
+    .await;
     Next::Retry
 }
 
@@ -330,9 +344,7 @@ async fn credentials(
 /// Registers the Platform's webhook receiver; returns its path.
 async fn register_webhook(shared: &Shared, platform: &Platform) -> Option<String> {
     let Some(hook) = &platform.spec.webhook else {
-        shared
-            .registry
-            .remove(&platform.namespace, &platform.name);
+        shared.registry.remove(&platform.namespace, &platform.name);
         return None;
     };
     let kind: HookType = match hook.kind.parse() {
@@ -350,9 +362,7 @@ async fn register_webhook(shared: &Shared, platform: &Platform) -> Option<String
         }
     };
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        shared
-            .registry
-            .remove(&platform.namespace, &platform.name);
+        shared.registry.remove(&platform.namespace, &platform.name);
         return None;
     };
     let path = webhook::hook_path(&token, &platform.namespace, &platform.name);
