@@ -16,6 +16,12 @@
 //! Secrets never appear in an error or a log line: URLs are shown without
 //! their userinfo, and messages from libgit2 are scrubbed of the credentials
 //! in use before they are kept.
+//!
+//! Time: each call has one deadline, [`Limits::timeout`], checked before
+//! every network step and whenever libgit2 calls back (credentials, host
+//! key, progress). In between, libgit2's socket timeouts bound every
+//! connect and read; they are process-wide and taken from the first call.
+//! No proxy is used, and fetches follow redirects only on the same host.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -233,9 +239,10 @@ pub enum Error {
     /// A submodule in the tree; its content is in another repository.
     #[error("{commit}:{entry}: submodules are not allowed in a distribution")]
     Submodule { commit: String, entry: String },
-    /// A file or directory name that cannot be a path on every system.
+    /// An entry that cannot be a file of a distribution: a name that is not
+    /// a plain, printable UTF-8 file name, an unknown mode, a duplicate.
     #[error("{commit}:{entry}: {reason}")]
-    EntryName {
+    BadEntry {
         commit: String,
         entry: String,
         reason: &'static str,
@@ -274,7 +281,7 @@ impl Error {
             Error::FetchTooLarge { .. }
             | Error::Symlink { .. }
             | Error::Submodule { .. }
-            | Error::EntryName { .. }
+            | Error::BadEntry { .. }
             | Error::NoDirectory { .. }
             | Error::TooManyFiles { .. }
             | Error::TooManyBytes { .. } => ErrorKind::Content,
@@ -286,8 +293,8 @@ impl Error {
         self.kind() == ErrorKind::Auth
     }
 
-    /// The remote could not be reached, timed out or refused access: worth
-    /// retrying later, unlike a content or config error.
+    /// The remote could not be reached, timed out or refused access, as
+    /// opposed to a problem with the input or the repository's content.
     pub fn is_fetch(&self) -> bool {
         matches!(
             self.kind(),
@@ -316,7 +323,7 @@ pub fn resolve(
 ) -> Result<Resolved, Error> {
     let remote = RemoteUrl::parse(url)?;
     // Validate everything local before touching the network.
-    match reference {
+    let lookup = match reference {
         GitRef::Commit(commit) => {
             let commit = parse_commit(commit)?.to_string();
             return Ok(Resolved {
@@ -324,27 +331,37 @@ pub fn resolve(
                 commit,
             });
         }
-        GitRef::Branch(name) => check_ref_name("refs/heads/", name, reference)?,
-        GitRef::Tag(name) => check_ref_name("refs/tags/", name, reference)?,
+        GitRef::Branch(name) => {
+            check_ref_name("refs/heads/", name, reference)?;
+            Lookup::Branch(name)
+        }
+        GitRef::Tag(name) => {
+            check_ref_name("refs/tags/", name, reference)?;
+            Lookup::Tag(name)
+        }
         GitRef::Semver(requirement) => {
             select_semver(&[], requirement)?;
+            Lookup::Semver(requirement)
         }
-    }
+    };
     let session = Session::new(&remote, credentials, limits)?;
     let refs = session.list()?;
     let not_found = || Error::RefNotFound {
         url: remote.display.clone(),
         reference: reference.to_string(),
     };
-    let (name, commit) = match reference {
-        GitRef::Branch(name) => {
+    let (name, commit) = match lookup {
+        Lookup::Branch(name) => {
             let oid = refs
                 .get(&format!("refs/heads/{name}"))
                 .ok_or_else(not_found)?;
-            (name.clone(), *oid)
+            (name.to_string(), *oid)
         }
-        GitRef::Tag(name) => (name.clone(), peeled_tag(&refs, name).ok_or_else(not_found)?),
-        GitRef::Semver(requirement) => {
+        Lookup::Tag(name) => (
+            name.to_string(),
+            peeled_tag(&refs, name).ok_or_else(not_found)?,
+        ),
+        Lookup::Semver(requirement) => {
             let tags: Vec<String> = refs
                 .keys()
                 .filter_map(|r| r.strip_prefix("refs/tags/"))
@@ -355,12 +372,18 @@ pub fn resolve(
             let oid = peeled_tag(&refs, &name).ok_or_else(not_found)?;
             (name, oid)
         }
-        GitRef::Commit(_) => unreachable!("returned above"),
     };
     Ok(Resolved {
         name,
         commit: commit.to_string(),
     })
+}
+
+/// A ref that needs the remote's list to resolve.
+enum Lookup<'a> {
+    Branch(&'a str),
+    Tag(&'a str),
+    Semver(&'a str),
 }
 
 /// The commit a tag points to: the `^{}` entry of an annotated tag, else the
@@ -426,8 +449,10 @@ pub fn select_semver(tags: &[String], requirement: &str) -> Result<Option<String
 ///
 /// The commit is kept in a bare repository under `cache_dir`, one per URL
 /// (named by the sha256 of the URL). When the commit is already there, no
-/// network is used at all. Otherwise it is fetched shallow (depth 1, by
-/// commit id), and when the server refuses that, in full.
+/// network is used at all. Otherwise it is fetched shallow (depth 1) by
+/// commit id, or by `resolved.name` where the server refuses ids, and in
+/// full (every branch and tag) as a last resort, e.g. for an old commit on
+/// a server that allows neither.
 ///
 /// # Errors
 /// Everything [`resolve`] reports; a `path` that is not a plain relative
@@ -438,8 +463,9 @@ pub fn select_semver(tags: &[String], requirement: &str) -> Result<Option<String
 /// - The cache is shared by everyone who uses the same `cache_dir` and URL:
 ///   a commit fetched once with credentials is later read without them. Give
 ///   each tenant its own `cache_dir` when credentials differ.
-/// - Calls for the same cache directory are serialised within the process;
-///   two processes must not share a `cache_dir`.
+/// - Calls for the same URL and `cache_dir` are serialised within the
+///   process (a second call waits while the first fetches); two processes
+///   must not share a `cache_dir`.
 /// - The cache only grows; remove it to reclaim space.
 pub fn checkout(
     url: &str,
@@ -621,8 +647,14 @@ fn read_dir(
         .find_commit(commit)
         .and_then(|c| c.tree())
         .map_err(cache_err)?;
-    for part in parts {
+    for (depth, part) in parts.iter().enumerate() {
         let next = match tree.get_name(part) {
+            Some(entry) if entry.filemode() == 0o120000 => {
+                return Err(Error::Symlink {
+                    commit: commit_hex,
+                    entry: parts[..=depth].join("/"),
+                });
+            }
             Some(entry) if entry.kind() == Some(ObjectType::Tree) => entry.id(),
             _ => return Err(no_dir()),
         };
@@ -676,7 +708,14 @@ fn read_dir(
                     }
                     // The header gives the size without loading the blob, so
                     // one huge file is refused before it is in memory.
-                    let (size, _) = odb.read_header(entry.id()).map_err(cache_err)?;
+                    let (size, kind) = odb.read_header(entry.id()).map_err(cache_err)?;
+                    if kind != ObjectType::Blob {
+                        return Err(Error::BadEntry {
+                            commit: commit_hex,
+                            entry: shown(),
+                            reason: "is a file whose object is not a blob",
+                        });
+                    }
                     bytes = bytes.saturating_add(size as u64);
                     if bytes > limits.max_bytes {
                         return Err(Error::TooManyBytes {
@@ -686,10 +725,17 @@ fn read_dir(
                         });
                     }
                     let blob = repo.find_blob(entry.id()).map_err(cache_err)?;
-                    files.insert(rel, blob.content().to_vec());
+                    let entry_name = shown();
+                    if files.insert(rel, blob.content().to_vec()).is_some() {
+                        return Err(Error::BadEntry {
+                            commit: commit_hex,
+                            entry: entry_name,
+                            reason: "appears twice in its directory",
+                        });
+                    }
                 }
                 _ => {
-                    return Err(Error::EntryName {
+                    return Err(Error::BadEntry {
                         commit: commit_hex,
                         entry: shown(),
                         reason: "has an unknown file mode",
@@ -704,7 +750,7 @@ fn read_dir(
 /// `prefix` + the entry's name, once the name is known to be a plain,
 /// printable UTF-8 file name.
 fn entry_path(commit: &str, parts: &[&str], prefix: &str, name: &[u8]) -> Result<String, Error> {
-    let bad = |reason| Error::EntryName {
+    let bad = |reason| Error::BadEntry {
         commit: commit.to_string(),
         entry: join_display(parts, &format!("{prefix}{}", name.escape_ascii())),
         reason,

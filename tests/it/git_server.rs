@@ -133,8 +133,13 @@ impl GitDaemon {
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("git daemon starts");
+            // Another server may hold the port: then this daemon fails to
+            // bind and exits at once, while the port still accepts.
             if wait_for_port(port, &mut child, Duration::from_secs(10)) {
-                return GitDaemon { child, port };
+                thread::sleep(Duration::from_millis(100));
+                if let Ok(None) = child.try_wait() {
+                    return GitDaemon { child, port };
+                }
             }
             let _ = child.kill();
             let _ = child.wait();

@@ -453,7 +453,8 @@ fn git_symlinks_and_bad_paths_are_refused() {
     let repo = Repo::init(base.path(), "links.git");
     repo.write("dist/platform.yaml", "name: x\n")
         .write("safe/file", "ok\n")
-        .symlink("dist/packages/evil", "/etc/passwd");
+        .symlink("dist/packages/evil", "/etc/passwd")
+        .symlink("linked", "safe");
     let commit = repo.commit("links");
     repo.push();
     let daemon = GitDaemon::start(base.path());
@@ -476,8 +477,11 @@ fn git_symlinks_and_bad_paths_are_refused() {
     assert_eq!(err.kind(), ErrorKind::Content);
     assert!(err.to_string().contains("dist/packages/evil"), "{err}");
 
-    // The rest of the tree is still readable.
+    // The rest of the tree is still readable, but not through a link.
     assert_eq!(get("safe").unwrap()["file"], b"ok\n");
+    let err = get("linked/").unwrap_err();
+    assert!(matches!(err, Error::Symlink { .. }), "{err}");
+    assert!(err.to_string().contains(":linked: symlinks"), "{err}");
 
     for bad in ["../x", "/etc", "dist/../safe"] {
         let err = get(bad).unwrap_err();
