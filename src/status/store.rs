@@ -445,3 +445,35 @@ impl Store {
 pub fn is_missing_resource(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(status: Value) -> DynamicObject {
+        let gvk = GroupVersionKind::gvk(GROUP, VERSION, KIND);
+        let mut obj =
+            DynamicObject::new("r", &ApiResource::from_gvk_with_plural(&gvk, PLURAL)).within("ns");
+        obj.data =
+            json!({"spec": {"package": "p", "version": "1.0.0", "digest": "d"}, "status": status});
+        obj
+    }
+
+    /// Regression: an inventory that did not parse was read as empty, so the
+    /// objects it listed were never pruned.
+    #[test]
+    fn an_unreadable_inventory_is_an_error_not_an_empty_one() {
+        let bad = release(json!({"inventory": [{"kind": 3}]}));
+        let err = ReleaseRecord::from_object(&bad).unwrap_err();
+        assert!(
+            err.to_string().contains("Release/ns/r: status.inventory"),
+            "{err}"
+        );
+        let good =
+            release(json!({"inventory": [{"version": "v1", "kind": "ConfigMap", "name": "c"}]}));
+        assert_eq!(
+            ReleaseRecord::from_object(&good).unwrap().inventory.len(),
+            1
+        );
+    }
+}

@@ -302,6 +302,23 @@ fn prune_removes_objects_and_releases_but_keeps_crds_and_opted_out_objects() {
     // One object and the CRD leave `base`; the whole `leaf` release leaves.
     m.package("base", &[("cm.yaml", CONFIGMAP)]);
     m.bundle(&[("base", &[])]);
+    // diff announces exactly the deletions apply makes (one decision for both).
+    let (code, diff, stderr) = outcome(&distro(m.path(), &["diff"]));
+    assert_eq!(code, 1, "{stderr}");
+    let deleted: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with("# deleted "))
+        .collect();
+    let extra_line = format!("# deleted ConfigMap/{}/extra (base)", m.ns("base"));
+    let leaf_line = format!("# deleted ConfigMap/{}/settings (leaf)", m.ns("leaf"));
+    assert!(deleted.contains(&extra_line.as_str()), "{deleted:?}");
+    assert!(deleted.contains(&leaf_line.as_str()), "{deleted:?}");
+    assert!(
+        !deleted
+            .iter()
+            .any(|l| l.contains("/kept") || l.contains("CustomResourceDefinition")),
+        "diff announces deletions apply never makes: {deleted:?}"
+    );
     let (code, report, stderr) = apply(m.path(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let r = by_name(&report);
@@ -453,7 +470,7 @@ fn an_immutable_change_is_explained_and_force_recreates() {
 fn a_rejected_object_fails_its_release_and_dependents_but_not_the_rest() {
     let m = Mini::new("it-rejected");
     let invalid = "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports:\n    - port: 99999\n";
-    m.package("bad", &[("svc.yaml", invalid)]);
+    m.package("bad", &[("cm.yaml", CONFIGMAP), ("svc.yaml", invalid)]);
     m.package("after-bad", &[("cm.yaml", CONFIGMAP)]);
     m.package(
         "independent",
@@ -487,6 +504,15 @@ fn a_rejected_object_fails_its_release_and_dependents_but_not_the_rest() {
         .iter()
         .any(|c| c["type"] == "Stalled" && c["status"] == "True");
     assert!(stalled, "{bad}");
+    // Regression: what was applied before the failure is in the inventory,
+    // so that it can still be pruned later.
+    let inventory = bad["status"]["inventory"].as_array().unwrap();
+    assert!(
+        inventory
+            .iter()
+            .any(|e| e["kind"] == "ConfigMap" && e["name"] == "settings"),
+        "{bad}"
+    );
 }
 
 /// Regression: objects read back through a watch carry no apiVersion/kind,
@@ -721,6 +747,14 @@ fn an_object_that_moves_to_another_release_is_kept() {
 
     m.package("one", &[("cm.yaml", CONFIGMAP)]);
     m.package("two", &[("cm.yaml", CONFIGMAP), ("shared.yaml", &shared)]);
+    // diff agrees: the moved object is configured, never deleted.
+    let (_, diff, stderr) = outcome(&distro(m.path(), &["diff"]));
+    assert!(
+        !diff
+            .lines()
+            .any(|l| l.starts_with("# deleted") && l.contains("/shared")),
+        "{diff}\n{stderr}"
+    );
     let (code, report, stderr) = apply(m.path(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let r = by_name(&report);
