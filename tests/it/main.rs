@@ -8,3 +8,4 @@ mod cluster;
 mod health;
 mod render;
 mod support;
+mod yaml_compat;
