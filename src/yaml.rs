@@ -2,18 +2,25 @@
 //! manifests): one parser, one way of reporting where a document is broken.
 //!
 //! The library (`serde_yaml_ng`) defines what documents mean and how values
-//! are written. Two fast paths give exactly its results for the common case,
-//! several times faster: a reader for plain block YAML ([`parse_value`]),
-//! which leaves everything else, errors included, to the library, and a
-//! writer ([`to_string`], [`append`]) that produces the library's bytes.
-//! Tests in `yaml/fast_tests.rs` hold both to that on hand-picked and
-//! generated documents.
+//! are laid out. Two fast paths give exactly its results for the common
+//! case, several times faster: a reader for plain block YAML
+//! ([`parse_value`]), which leaves everything else, errors included, to the
+//! library, and a writer ([`to_string`], [`append`]) that produces the
+//! library's bytes. Tests in `yaml/fast_tests.rs` hold both to that on
+//! hand-picked and generated documents.
+//!
+//! What we write must mean the same to YAML 1.1 readers (kubectl's, Helm's)
+//! as to YAML 1.2 ones, so both writers also quote the strings that 1.1
+//! resolves to something else (`yes`, `on`, `0755`, `1_000`, `2001-12-14`;
+//! see `yaml/yaml11.rs`).
 
 mod emit;
 #[cfg(test)]
 mod fast_tests;
+mod library;
 mod read;
 mod scalar;
+mod yaml11;
 
 use serde::de::DeserializeOwned;
 
@@ -242,14 +249,52 @@ pub fn to_string(value: &serde_json::Value) -> String {
 
 /// Appends a value as a YAML document (no leading `---`) to `out`.
 ///
-/// The text is exactly what `serde_yaml_ng::to_string` writes; the library
-/// itself is used only for the rare documents the fast writer leaves to it
-/// (see the `emit` module).
+/// The text is what `serde_yaml_ng::to_string` writes, except that strings
+/// a YAML 1.1 reader would take for something else are single-quoted. The
+/// library itself is used only for the rare documents the fast writer
+/// leaves to it (see the `emit` module), with the same quoting.
 pub fn append(out: &mut String, value: &serde_json::Value) {
     if emit::document(out, value).is_err() {
-        // Serialising a JSON value cannot fail: every key is a string.
-        out.push_str(&serde_yaml_ng::to_string(value).unwrap_or_default());
+        out.push_str(&library_string(value));
     }
+}
+
+/// What [`append`] writes, with the library only.
+fn library_string(value: &serde_json::Value) -> String {
+    // Neither step can fail for a JSON value: every key is a string and
+    // every number fits the library's.
+    serde_yaml_ng::to_value(value)
+        .and_then(|v| library::to_string(&v))
+        .unwrap_or_default()
+}
+
+/// Serialises any value the library can write, with [`append`]'s quoting:
+/// for values that are not JSON values (non-string keys, integers beyond 64
+/// bits, non-finite floats).
+///
+/// # Errors
+///
+/// What the library says about a value it cannot write (bytes, say).
+///
+/// # Caveats
+///
+/// A value holding an integer beyond 64 bits is written exactly as the
+/// library writes it, without the extra quoting: the library's own value
+/// type, which the quoting works on, cannot hold such an integer.
+pub fn to_string_serialize<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, YamlError> {
+    let error = |e: serde_yaml_ng::Error| YamlError {
+        line: None,
+        column: None,
+        message: e.to_string(),
+    };
+    let direct = serde_yaml_ng::to_string(value).map_err(error)?;
+    let tree = serde_yaml_ng::to_value(value).map_err(error)?;
+    // The library's value type turns integers beyond 64 bits into strings;
+    // when the tree no longer writes as the value does, keep the value's.
+    if serde_yaml_ng::to_string(&tree).map_err(error)? != direct {
+        return Ok(direct);
+    }
+    library::to_string(&tree).map_err(error)
 }
 
 #[cfg(test)]
@@ -290,5 +335,87 @@ mod tests {
     fn separator_inside_block_scalar_text_is_not_a_split() {
         let docs = split_documents("a: |\n  ---x\n");
         assert_eq!(docs.len(), 1);
+    }
+
+    /// Strings YAML 1.1 readers (kubectl's among them) resolve to booleans,
+    /// numbers, nulls or timestamps were written plain, because the
+    /// library quotes only what YAML 1.2 resolves.
+    #[test]
+    fn regression_yaml11_booleans_and_numbers_are_quoted() {
+        let strings = [
+            "y",
+            "Y",
+            "yes",
+            "Yes",
+            "YES",
+            "n",
+            "N",
+            "no",
+            "No",
+            "NO",
+            "true",
+            "True",
+            "TRUE",
+            "false",
+            "False",
+            "FALSE",
+            "on",
+            "On",
+            "ON",
+            "off",
+            "Off",
+            "OFF",
+            "null",
+            "Null",
+            "NULL",
+            "~",
+            "",
+            "1_000",
+            "0b101",
+            "0755",
+            "0o17",
+            "0x1F",
+            "1:20",
+            "190:20:30",
+            "1_000.5",
+            ".5",
+            "1e3",
+            ".inf",
+            ".NaN",
+            "6.8523015e+5",
+            "2001-12-14",
+            "<<",
+        ];
+        for s in strings {
+            let expected = format!("'{s}'");
+            // As a value and as a key, on the fast path and the library's
+            // (a top-level scalar goes to the library).
+            let value = serde_json::json!({ "k": s, s: "v", "list": [s] });
+            let text = to_string(&value);
+            let want = format!("k: {expected}\n{expected}: v\nlist:\n- {expected}\n");
+            assert_eq!(text, want, "{s:?}");
+            assert_eq!(library_string(&value), want, "{s:?}");
+            assert_eq!(to_string(&serde_json::json!(s)), format!("{expected}\n"));
+            assert_eq!(parse_value(&text, 0).unwrap(), value, "{s:?}");
+        }
+        for plain in [
+            "yess", "nginx", "1.2.3", "10.0.0.1", "v1", "1Gi", "500m", "x",
+        ] {
+            let text = to_string(&serde_json::json!({ "k": plain }));
+            assert_eq!(text, format!("k: {plain}\n"));
+        }
+    }
+
+    #[test]
+    fn to_string_serialize_quotes_for_any_value() {
+        let mut map = std::collections::BTreeMap::new();
+        map.insert(1, "yes");
+        map.insert(2, "x");
+        assert_eq!(to_string_serialize(&map).unwrap(), "1: 'yes'\n2: x\n");
+        // Beyond 64 bits: the library's bytes.
+        assert_eq!(
+            to_string_serialize(&(u128::MAX, "on")).unwrap(),
+            serde_yaml_ng::to_string(&(u128::MAX, "on")).unwrap()
+        );
     }
 }

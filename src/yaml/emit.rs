@@ -1,13 +1,15 @@
-//! A YAML writer for JSON values, byte-for-byte compatible with
-//! `serde_yaml_ng::to_string` (libyaml's emitter with unlimited width) for
-//! every document it accepts, and several times faster.
+//! A YAML writer for JSON values, byte-for-byte compatible with the
+//! library writer in `library.rs` (libyaml's emitter with unlimited width,
+//! plus the YAML 1.1 quoting below) for every document it accepts, and
+//! several times faster.
 //!
 //! Block style throughout: `key: value` maps, sequences whose `- ` sits at
 //! the indentation of the key that holds them, `{}` and `[]` for empty
-//! collections. A string is written plain when it cannot be read back as
-//! anything else, single-quoted when it would read as a number, boolean or
-//! null, as a literal block (`|`, `|-`, `|+`, `|2-`, ...) when it spans lines
-//! and a block can hold it, and double-quoted (with escapes) otherwise.
+//! collections. A string is written plain when no YAML 1.1 or 1.2 reader
+//! can read it back as anything else, single-quoted when one would read it
+//! as a number, boolean, null or timestamp ([`must_quote`]), as a literal
+//! block (`|`, `|-`, `|+`, `|2-`, ...) when it spans lines and a block can
+//! hold it, and double-quoted (with escapes) otherwise.
 //!
 //! Documents this writer does not handle, so that the caller falls back to
 //! the library: a top-level scalar, a key that is longer than 128 bytes or
@@ -143,7 +145,7 @@ impl Emitter<'_> {
         if analysis.multiline || key.len() > MAX_SIMPLE_KEY {
             return Err(Unsupported);
         }
-        let mut style = if super::scalar::plain_is_not_a_string(key) {
+        let mut style = if must_quote(key) {
             Style::SingleQuoted
         } else {
             Style::Plain
@@ -161,7 +163,7 @@ impl Emitter<'_> {
         let analysis = analyze(s);
         let mut style = if s.contains('\n') {
             Style::Literal
-        } else if super::scalar::plain_is_not_a_string(s) {
+        } else if must_quote(s) {
             Style::SingleQuoted
         } else {
             Style::Plain
@@ -222,6 +224,13 @@ impl Emitter<'_> {
             }
         }
     }
+}
+
+/// Whether a string that could be written plain must be quoted instead:
+/// the library (YAML 1.2) or a YAML 1.1 reader such as kubectl's would
+/// read it plain as something else.
+pub fn must_quote(s: &str) -> bool {
+    super::scalar::plain_is_not_a_string(s) || super::yaml11::plain_is_not_a_string(s)
 }
 
 fn pad(out: &mut String, n: usize) {
@@ -344,14 +353,15 @@ fn is_blankz(c: Option<char>) -> bool {
 }
 
 /// What libyaml's `yaml_emitter_analyze_scalar` finds, for block context.
-struct Analysis {
+pub(super) struct Analysis {
     multiline: bool,
-    block_plain: bool,
+    /// The string may be written plain (if it reads back as itself).
+    pub(super) block_plain: bool,
     single_quoted: bool,
     block: bool,
 }
 
-fn analyze(s: &str) -> Analysis {
+pub(super) fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
         return Analysis {
             multiline: false,

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{emit, scalar};
+use super::{emit, scalar, yaml11};
 
 /// Small deterministic generator (xorshift64*), so failures reproduce.
 pub(super) struct Rng(u64);
@@ -165,10 +165,40 @@ pub(super) const TRICKY: &[&str] = &[
     "...\nx",
     "k: v\n- i\n",
     "\"q\"\n'r'\n",
+    "Yes",
+    "YES",
+    "Y",
+    "N",
+    "No",
+    "NO",
+    "On",
+    "ON",
+    "Off",
+    "OFF",
+    "0755",
+    "089",
+    "0B1",
+    "0O17",
+    "190:20:30",
+    "1:20.5",
+    "1_000.5",
+    "6.8523015e+5",
+    "<<",
+    "=",
+    "2001-12-14 21:59:43.10 -5",
+    "2001-12-14\t1",
+    "2001-12-14: x",
 ];
 
+/// What the library writes, YAML 1.2 quoting only.
 fn library(value: &Value) -> String {
     serde_yaml_ng::to_string(value).unwrap()
+}
+
+/// What the library path of the writer writes: the library's bytes with
+/// the YAML 1.1 quoting added.
+fn library_path(value: &Value) -> String {
+    super::library_string(value)
 }
 
 fn fast(value: &Value) -> Option<String> {
@@ -189,10 +219,26 @@ fn may_decline(value: &Value) -> bool {
     }
 }
 
-/// The writer gives the library's bytes, or declines; the result reads
-/// back as the value.
+/// Whether a string of `value`, or a key, satisfies `f`.
+fn any_string(value: &Value, f: &dyn Fn(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().any(|v| any_string(v, f)),
+        Value::Object(map) => map.iter().any(|(k, v)| f(k) || any_string(v, f)),
+        _ => false,
+    }
+}
+
+/// The writer gives the library path's bytes, or declines; the result
+/// reads back as the value.
 fn check_emit(value: &Value) -> bool {
-    let expected = library(value);
+    let expected = library_path(value);
+    let back: Value = serde_yaml_ng::from_str(&expected).unwrap();
+    assert_eq!(&back, value, "text {expected:?}");
+    if !any_string(value, &yaml11::plain_is_not_a_string) {
+        // Nothing for the YAML 1.1 quoting to do: the library's own bytes.
+        assert_eq!(expected, library(value), "value {value:?}");
+    }
     let Some(got) = fast(value) else {
         assert!(may_decline(value), "declined {value:?}");
         return false;
@@ -248,6 +294,11 @@ fn collections_numbers_and_documents() {
     assert_eq!(
         super::to_string(&json!({ long_key.clone(): 1 })),
         library(&json!({ long_key: 1 }))
+    );
+    let long_number = "1_".repeat(70);
+    assert_eq!(
+        super::to_string(&json!({ long_number.clone(): 1 })),
+        format!("? '{long_number}'\n: 1\n")
     );
 }
 

@@ -11,3 +11,4 @@ mod git_source;
 mod health;
 mod render;
 mod support;
+mod yaml_compat;
