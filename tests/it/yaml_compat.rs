@@ -379,7 +379,8 @@ fn yaml11_reader_reads_every_written_string_back() {
 
     // The writer render uses for template output and `to_yaml`, and the
     // library path it falls back to.
-    let writers: [(&str, fn(&Value) -> String); 2] = [
+    type Writer = fn(&Value) -> String;
+    let writers: [(&str, Writer); 2] = [
         ("distro::yaml::append", |v| {
             let mut out = String::new();
             distro::yaml::append(&mut out, v);
