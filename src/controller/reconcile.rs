@@ -398,6 +398,15 @@ async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
             r.changes.summary()
         );
         event(shared, platform, kind, reason, &note).await;
+        // The same on the Release, where `kubectl describe release` shows it.
+        let release = ObjectReference {
+            api_version: Some(crate::status::API_VERSION.into()),
+            kind: Some(crate::status::KIND.into()),
+            name: Some(r.name.clone()),
+            namespace: Some(r.namespace.clone()),
+            ..Default::default()
+        };
+        publish(shared, &release, kind, reason, &note).await;
     }
     for r in &report.removed {
         let note = format!(
@@ -419,6 +428,16 @@ async fn event(shared: &Shared, platform: &Platform, kind: EventType, reason: &s
         uid: platform.uid.clone(),
         ..Default::default()
     };
+    publish(shared, &reference, kind, reason, note).await;
+}
+
+async fn publish(
+    shared: &Shared,
+    reference: &ObjectReference,
+    kind: EventType,
+    reason: &str,
+    note: &str,
+) {
     let ev = Event {
         type_: kind,
         reason: reason.into(),
@@ -426,8 +445,8 @@ async fn event(shared: &Shared, platform: &Platform, kind: EventType, reason: &s
         action: "Reconcile".into(),
         secondary: None,
     };
-    if let Err(e) = shared.recorder.publish(&ev, &reference).await {
-        tracing::debug!(platform = %platform.name, "event not recorded: {e}");
+    if let Err(e) = shared.recorder.publish(&ev, reference).await {
+        tracing::debug!(object = ?reference.name, "event not recorded: {e}");
     }
 }
 

@@ -392,6 +392,31 @@ spec:
         resource_versions(c, &format!("{prefix}-addons")),
         base_before
     );
+    // Events say what happened, on the Platform and on the Release.
+    let events = |ns: &str, kind: &str| {
+        c.get_json(&[
+            "events",
+            "-n",
+            ns,
+            "--field-selector",
+            &format!("involvedObject.kind={kind}"),
+        ])
+        .and_then(|v| v["items"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+    };
+    let on_release = events(&format!("{prefix}-apps"), "Release");
+    assert!(
+        on_release.iter().any(|r| r == "UpgradeSucceeded"),
+        "{on_release:?}"
+    );
+    let on_platform = events(ns, "Platform");
+    assert!(
+        on_platform.iter().any(|r| r == "NewRevision"),
+        "{on_platform:?}"
+    );
 
     // A commit that does not validate changes nothing and names the file.
     repo.write("bundles/main.yaml", "releases: [\n");
@@ -534,4 +559,207 @@ spec:
     assert!(message.contains("127.0.0.1"), "{message}");
     let status = ctl.stop().expect("exits");
     assert!(status.success());
+}
+
+/// Cold start of the project's default distribution through the
+/// controller, on a cluster of its own: every Release Ready and the Platform
+/// Ready at the commit's revision.
+#[test]
+fn controller_cold_installs_the_default_distribution() {
+    let own = Cluster::dedicated();
+    let c = &own.cluster;
+    let ns = "distro-system";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    let root = crate::support::project_root();
+    repo.copy_tree(&root.join("packages"), "packages")
+        .copy_tree(&root.join("bundles"), "bundles")
+        .write(
+            "platform.yaml",
+            std::fs::read(root.join("platform.yaml")).unwrap(),
+        )
+        .write(
+            "distro.lock",
+            std::fs::read(root.join("distro.lock")).unwrap(),
+        );
+    let commit = repo.commit("the default distribution");
+    repo.push();
+    let daemon = GitDaemon::start(repos.path());
+    let ctl = Controller::start(c, ns, None);
+    wait_crd(c, &ctl);
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: cozy, namespace: {ns}}}
+spec:
+  source:
+    git: {{url: "{url}"}}
+  timeout: 3m
+"#,
+            url = daemon.url("platform.git")
+        ),
+    );
+    let started = Instant::now();
+    let p = wait_for(
+        "the default distribution Ready through the controller",
+        Duration::from_secs(300),
+        &ctl,
+        || {
+            let p = platform(c, ns, "cozy");
+            (ready(&p)?["reason"] == "ReconciliationSucceeded").then_some(p)
+        },
+    );
+    eprintln!(
+        "cold install through the controller: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        p["status"]["lastAppliedRevision"],
+        format!("main@sha1:{commit}")
+    );
+    let total = p["status"]["releases"]["total"].as_u64().unwrap();
+    assert!(total >= 9, "{p}");
+    assert_eq!(p["status"]["releases"]["ready"].as_u64(), Some(total));
+    let releases = c.get_json(&["releases", "-A"]).unwrap();
+    let items = releases["items"].as_array().unwrap();
+    assert_eq!(items.len() as u64, total);
+    for r in items {
+        let ready = r["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "Ready")
+            .unwrap();
+        assert_eq!(ready["status"], "True", "{r}");
+        assert_eq!(r["status"]["sourceRevision"], format!("main@sha1:{commit}"));
+    }
+}
+
+/// Tag and semver refs through a Platform, over HTTP with Basic auth; a
+/// Secret with a wrong password gives a clear FetchFailed.
+#[test]
+fn controller_follows_semver_tags_with_credentials() {
+    let c = cluster();
+    let ns = "ctl-semver";
+    let prefix = "ctls";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    load_basic(&repo, prefix);
+    let v1 = repo.commit("v1.0.0");
+    repo.tag("v1.0.0");
+    repo.push();
+    let http = crate::git_server::GitHttp::start(repos.path(), "deploy", "right-password");
+    let ctl = Controller::start(c, ns, None);
+    wait_crd(c, &ctl);
+    let platform_yaml = |secret: &str, reference: &str| {
+        format!(
+            r#"apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: tagged, namespace: {ns}}}
+spec:
+  source:
+    git:
+      url: "{url}"
+      ref: {reference}
+      secretRef: {{name: {secret}}}
+  timeout: 60s
+"#,
+            url = http.url("platform.git")
+        )
+    };
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: wrong, namespace: {ns}}}
+stringData: {{username: deploy, password: not-the-password}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: right, namespace: {ns}}}
+stringData: {{username: deploy, password: right-password}}
+"#
+        ),
+    );
+
+    // Wrong credentials: FetchFailed that says so, without the password.
+    apply_yaml(c, &platform_yaml("wrong", "{semver: \"^1.0\"}"));
+    let p = wait_platform(c, &ctl, ns, "tagged", "FetchFailed", None);
+    let message = ready(&p).unwrap()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("authentication failed"), "{message}");
+    assert!(!message.contains("not-the-password"), "{message}");
+
+    // The right Secret: the highest tag matching ^1.0 is applied.
+    apply_yaml(c, &platform_yaml("right", "{semver: \"^1.0\"}"));
+    let p = wait_platform(c, &ctl, ns, "tagged", "ReconciliationSucceeded", Some(&v1));
+    assert_eq!(
+        p["status"]["lastAppliedRevision"],
+        format!("v1.0.0@sha1:{v1}")
+    );
+
+    // v1.1.0 moves the range; v2.0.0 is outside it.
+    let platform_file = std::fs::read_to_string(repo.work().join("platform.yaml")).unwrap();
+    repo.write(
+        "platform.yaml",
+        platform_file.replace("replicas: 3", "replicas: 2"),
+    );
+    let v11 = repo.commit("v1.1.0");
+    repo.tag("v1.1.0");
+    repo.write(
+        "platform.yaml",
+        platform_file.replace("replicas: 3", "replicas: 1"),
+    );
+    repo.commit("v2.0.0");
+    repo.tag("v2.0.0");
+    repo.push();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(&c.distro(
+        dir.path(),
+        &[
+            "reconcile",
+            "platform",
+            "tagged",
+            "-n",
+            ns,
+            "--timeout",
+            "2m",
+        ],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}\n{}", ctl.log());
+    let p = platform(c, ns, "tagged");
+    assert_eq!(
+        p["status"]["lastAppliedRevision"],
+        format!("v1.1.0@sha1:{v11}"),
+        "{p}"
+    );
+
+    // A plain tag ref pins exactly that tag.
+    apply_yaml(c, &platform_yaml("right", "{tag: v1.0.0}"));
+    let p = wait_platform(c, &ctl, ns, "tagged", "ReconciliationSucceeded", Some(&v1));
+    assert_eq!(
+        p["status"]["lastAppliedRevision"],
+        format!("v1.0.0@sha1:{v1}")
+    );
+}
+
+fn wait_crd(c: &Cluster, ctl: &Controller) {
+    wait_for("the Platform CRD", Duration::from_secs(60), ctl, || {
+        let crd = c.get_json(&["crd", "platforms.distro.dev"])?;
+        crd["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True")
+            .then_some(())
+    });
 }
