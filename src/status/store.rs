@@ -27,6 +27,13 @@ pub enum Error {
     },
     #[error("listing Release objects failed: {0}")]
     List(#[source] kube::Error),
+    /// The Release belongs to another owner: it is never taken over.
+    #[error("Release/{namespace}/{name} belongs to {owner}")]
+    OwnedElsewhere {
+        namespace: String,
+        name: String,
+        owner: Owner,
+    },
     /// A Release's status cannot be read: acting on it as if it were empty
     /// would forget objects that must be pruned later.
     #[error("Release/{namespace}/{name}: status.{field} is unreadable: {message}")]
@@ -306,6 +313,18 @@ impl Store {
         current: Option<&ReleaseRecord>,
         desired: &ReleaseRecord,
     ) -> Result<ReleaseRecord, Error> {
+        // The one place Release objects are (re)labelled: a release of
+        // another owner is refused here, whoever asks.
+        if let Some(c) = current
+            && let Some(owner) = &c.owner
+            && *owner != self.owner
+        {
+            return Err(Error::OwnedElsewhere {
+                namespace: c.namespace.clone(),
+                name: c.name.clone(),
+                owner: owner.clone(),
+            });
+        }
         if let Some(c) = current
             && c.owner.as_ref() == Some(&self.owner)
             && c.package == desired.package

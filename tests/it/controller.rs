@@ -751,6 +751,83 @@ stringData: {{username: deploy, password: right-password}}
         p["status"]["lastAppliedRevision"],
         format!("v1.0.0@sha1:{v1}")
     );
+
+    // A second Platform rendering the same releases is refused with a
+    // clear condition; the first keeps them (no tug of war).
+    let other_ns = "ctl-semver-other";
+    let other = platform_yaml("right", "{tag: v1.0.0}")
+        .replace(
+            &format!("namespace: {ns}"),
+            &format!("namespace: {other_ns}"),
+        )
+        .replace("name: tagged", "name: thief");
+    apply_yaml(
+        c,
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {other_ns}}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: right, namespace: {other_ns}}}\nstringData: {{username: deploy, password: right-password}}\n---\n{other}"
+        ),
+    );
+    let ctl_other = Controller::start(c, other_ns, None);
+    let thief = wait_platform(c, &ctl_other, other_ns, "thief", "ReleasesNotReady", None);
+    let message = ready(&thief).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("OwnershipConflict") && message.contains(&format!("Platform {ns}/tagged")),
+        "{message}"
+    );
+    let app = c
+        .get_json(&["release", "-n", &format!("{prefix}-apps"), "app"])
+        .unwrap();
+    assert_eq!(app["metadata"]["labels"]["distro.dev/platform"], "tagged");
+    assert_eq!(
+        app["metadata"]["labels"]["distro.dev/platform-namespace"],
+        ns
+    );
+    let p = platform(c, ns, "tagged");
+    assert_eq!(ready(&p).unwrap()["status"], "True", "{p}");
+
+    // `kubectl get platforms` shows REVISION, READY and STATUS.
+    let table = c.kubectl_ok(&["get", "platforms", "-n", ns]);
+    let header = table.lines().next().unwrap_or_default();
+    for column in ["NAME", "REVISION", "READY", "STATUS"] {
+        assert!(header.contains(column), "{table}");
+    }
+    assert!(table.contains(&format!("v1.0.0@sha1:{v1}")), "{table}");
+}
+
+/// The Platform CRD's schema refuses unknown fields and fills defaults.
+#[test]
+fn platform_schema_refuses_unknown_fields_and_fills_defaults() {
+    let c = cluster();
+    let ns = "ctl-schema";
+    let ctl = Controller::start(c, ns, None);
+    wait_crd(c, &ctl);
+    apply_yaml(
+        c,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p.yaml");
+    let body = |extra: &str| {
+        format!(
+            "apiVersion: distro.dev/v1alpha1\nkind: Platform\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  source:\n    git: {{url: \"git://127.0.0.1:1/x.git\"}}\n  suspend: true\n{extra}"
+        )
+    };
+    std::fs::write(&file, body("  intervall: 5m\n")).unwrap();
+    let out = c.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success(), "an unknown field was accepted");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("intervall"), "{err}");
+    std::fs::write(&file, body("")).unwrap();
+    c.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+    let p = platform(c, ns, "p");
+    assert_eq!(p["spec"]["path"], ".");
+    assert_eq!(p["spec"]["interval"], "1m");
+    assert_eq!(p["spec"]["timeout"], "5m");
+    assert_eq!(p["spec"]["prune"], true);
+    wait_platform(c, &ctl, ns, "p", "Suspended", None);
 }
 
 fn wait_crd(c: &Cluster, ctl: &Controller) {
