@@ -29,4 +29,5 @@ pub mod pipeline;
 pub mod render;
 pub mod source;
 pub mod status;
+pub mod watch;
 pub mod yaml;
