@@ -771,3 +771,38 @@ fn an_object_that_moves_to_another_release_is_kept() {
     let inventory = two["status"]["inventory"].as_array().unwrap();
     assert!(inventory.iter().any(|e| e["name"] == "shared"), "{two}");
 }
+
+/// A dependency Ready at its previous revision does not release its
+/// dependents for a new one: the dependent waits for the dependency to be
+/// Ready at the revision being applied (the race reported against Flux's
+/// helm-controller).
+#[test]
+fn dependents_wait_for_the_dependency_at_the_revision_being_applied() {
+    let m = Mini::new("it-gate-rev");
+    m.package("dep", &[("deploy.yaml", &deployment("web", ""))]);
+    m.package("user", &[("cm.yaml", CONFIGMAP)]);
+    m.bundle(&[("dep", &[]), ("user", &["dep"])]);
+    let (code, _, stderr) = apply(m.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = get_json(&["configmap", "settings", "-n", &m.ns("user")]).unwrap();
+
+    // The new revision of `dep` never becomes ready (no node matches), and
+    // `user` changes too: it must not be applied at this revision.
+    let stuck = deployment(
+        "web",
+        "      nodeSelector:\n        example.dev/never: \"true\"\n",
+    );
+    m.package("dep", &[("deploy.yaml", &stuck)]);
+    m.platform("releases:\n  user:\n    values: {level: debug}\n");
+    let (code, report, stderr) = apply(m.path(), &["--timeout", "5s"]);
+    assert_eq!(code, 1, "{stderr}");
+    let r = by_name(&report);
+    assert_eq!(r["dep"]["reason"], "HealthCheckFailed", "{}", r["dep"]);
+    assert_eq!(r["user"]["reason"], "DependencyNotReady", "{}", r["user"]);
+    let after = get_json(&["configmap", "settings", "-n", &m.ns("user")]).unwrap();
+    assert_eq!(
+        after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
+        "the dependent was applied while its dependency was not Ready at the new revision"
+    );
+    assert_eq!(after["data"]["level"], "info");
+}
