@@ -164,6 +164,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                     Next::Retry => Ended::Failed {
                         interval: platform.interval(),
                     },
+                    Next::RetryAfter(d) => Ended::RetryAfter(d),
                     Next::AwaitChange => Ended::AwaitChange,
                 };
                 ((platform.namespace.clone(), platform.name.clone()), ended)

@@ -63,6 +63,50 @@ pub struct PlatformSpec {
     pub prune: bool,
     #[serde(default)]
     pub webhook: Option<WebhookSpec>,
+    #[serde(default)]
+    pub retry: RetrySpec,
+}
+
+/// `spec.retry`: Argo's retryStrategy in spirit.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetrySpec {
+    #[serde(default = "default_retry_limit")]
+    pub limit: u32,
+    #[serde(default = "default_backoff")]
+    pub backoff: String,
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: String,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec {
+            limit: default_retry_limit(),
+            backoff: default_backoff(),
+            max_backoff: default_max_backoff(),
+        }
+    }
+}
+
+impl RetrySpec {
+    /// The delay before retry number `failures` (1 for the first).
+    pub fn delay(&self, failures: u32) -> Duration {
+        let base = parse_duration(&self.backoff).unwrap_or(Duration::from_secs(5));
+        let max = parse_duration(&self.max_backoff).unwrap_or(Duration::from_secs(300));
+        let exp = failures.saturating_sub(1).min(20);
+        base.saturating_mul(1u32 << exp).min(max)
+    }
+}
+
+fn default_retry_limit() -> u32 {
+    5
+}
+fn default_backoff() -> String {
+    "5s".into()
+}
+fn default_max_backoff() -> String {
+    "5m".into()
 }
 
 fn default_path() -> String {
@@ -136,6 +180,9 @@ pub enum PlatformReason {
     ReleasesNotReady,
     /// `spec.suspend` is set.
     Suspended,
+    /// The revision failed `spec.retry.limit` times; it is not retried
+    /// until a new revision or a requested reconcile.
+    RetriesExhausted,
     /// A reason of another version of distro.
     #[serde(other)]
     Unknown,
@@ -158,7 +205,9 @@ impl PlatformReason {
                 (ConditionStatus::False, false, false)
             }
             // Retrying the same revision cannot help; a new commit can.
-            PlatformReason::ValidationFailed => (ConditionStatus::False, false, true),
+            PlatformReason::ValidationFailed | PlatformReason::RetriesExhausted => {
+                (ConditionStatus::False, false, true)
+            }
             PlatformReason::Suspended => (last_ready, false, false),
             PlatformReason::Unknown => (ConditionStatus::Unknown, false, false),
         };
@@ -193,6 +242,9 @@ pub struct PlatformStatus {
     pub last_handled_reconcile_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_path: Option<String>,
+    /// Failed attempts at `last_attempted_revision`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failures: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub releases: Option<ReleaseCounts>,
 }
@@ -219,6 +271,10 @@ impl PlatformStatus {
             &crate::status::now(),
         );
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One Platform object, read.
@@ -368,6 +424,21 @@ mod tests {
         assert_eq!(spec.interval, "1m");
         assert_eq!(spec.timeout, "5m");
         assert!(spec.prune && !spec.suspend && spec.webhook.is_none());
+        assert_eq!(spec.retry.limit, 5);
+    }
+
+    #[test]
+    fn retry_delays_double_up_to_the_maximum() {
+        let retry = RetrySpec {
+            limit: 3,
+            backoff: "1s".into(),
+            max_backoff: "5s".into(),
+        };
+        assert_eq!(retry.delay(1), Duration::from_secs(1));
+        assert_eq!(retry.delay(2), Duration::from_secs(2));
+        assert_eq!(retry.delay(3), Duration::from_secs(4));
+        assert_eq!(retry.delay(4), Duration::from_secs(5));
+        assert_eq!(retry.delay(u32::MAX), Duration::from_secs(5));
     }
 
     #[test]

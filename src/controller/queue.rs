@@ -34,6 +34,8 @@ pub enum Ended {
     /// It failed: retry with backoff, capped at the interval and at
     /// [`BACKOFF_MAX`].
     Failed { interval: Duration },
+    /// Failed with its own retry policy: run again after this delay.
+    RetryAfter(Duration),
     /// Wait until the object changes.
     AwaitChange,
 }
@@ -105,6 +107,7 @@ impl Queue {
                 *n += 1;
                 Some(now + backoff(*n, interval.min(BACKOFF_MAX)))
             }
+            Ended::RetryAfter(d) => Some(now + d),
             Ended::AwaitChange => {
                 self.failures.remove(&key);
                 None

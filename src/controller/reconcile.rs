@@ -38,6 +38,8 @@ pub enum Next {
     After(Duration),
     /// Something failed: retry with backoff (the caller counts failures).
     Retry,
+    /// Releases failed: retry after this delay (`spec.retry`).
+    RetryAfter(Duration),
     /// Nothing to do until the object changes (suspended).
     AwaitChange,
 }
@@ -116,14 +118,18 @@ async fn run(
         match ready_now {
             // Applied and Ready: nothing moved, nothing to do.
             Some((ConditionStatus::True, _)) => return Next::After(platform.interval()),
-            // This revision does not validate; only a new one can help.
-            Some((_, PlatformReason::ValidationFailed)) => {
+            // This revision does not validate, or failed every retry: only
+            // a new one (or a requested reconcile) can help.
+            Some((_, PlatformReason::ValidationFailed | PlatformReason::RetriesExhausted)) => {
                 return Next::After(platform.interval());
             }
             _ => {}
         }
     }
     let new_revision = status.last_applied_revision.as_deref() != Some(revision.as_str());
+    if forced || status.last_attempted_revision.as_deref() != Some(revision.as_str()) {
+        status.failures = 0;
+    }
     status.last_attempted_revision = Some(revision.clone());
     status.set(
         PlatformReason::Progressing,
@@ -203,7 +209,6 @@ async fn run(
         }
         Err(e) => {
             let message = cut(&e.to_string());
-            status.set(PlatformReason::ReleasesNotReady, &message, generation);
             event(
                 shared,
                 platform,
@@ -212,7 +217,7 @@ async fn run(
                 &message,
             )
             .await;
-            Next::Retry
+            retry(platform, status, &message)
         }
         Ok(applied) => {
             report_events(shared, platform, &applied.report).await;
@@ -222,6 +227,7 @@ async fn run(
             };
             status.releases = Some(counts);
             if applied.report.all_ready() {
+                status.failures = 0;
                 status.last_applied_revision = Some(revision.clone());
                 status.set(
                     PlatformReason::ReconciliationSucceeded,
@@ -244,11 +250,34 @@ async fn run(
                     counts.total,
                     failing.join("; ")
                 ));
-                status.set(PlatformReason::ReleasesNotReady, &message, generation);
-                Next::Retry
+                retry(platform, status, &message)
             }
         }
     }
+}
+
+/// Counts a failed attempt at the current revision: retried after
+/// `spec.retry`'s backoff, or Stalled once the limit is reached.
+fn retry(platform: &Platform, status: &mut PlatformStatus, message: &str) -> Next {
+    status.failures = status.failures.saturating_add(1);
+    let retry = &platform.spec.retry;
+    if status.failures > retry.limit {
+        status.set(
+            PlatformReason::RetriesExhausted,
+            &cut(&format!(
+                "{message}; gave up after {} attempts (spec.retry.limit {}); a new revision or `distro reconcile` tries again",
+                status.failures, retry.limit
+            )),
+            platform.generation,
+        );
+        return Next::After(platform.interval());
+    }
+    status.set(
+        PlatformReason::ReleasesNotReady,
+        message,
+        platform.generation,
+    );
+    Next::RetryAfter(retry.delay(status.failures))
 }
 
 async fn fetch_failed(

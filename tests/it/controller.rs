@@ -840,3 +840,74 @@ fn wait_crd(c: &Cluster, ctl: &Controller) {
             .then_some(())
     });
 }
+
+/// A release that never becomes ready is retried per `spec.retry` (its
+/// dependents wait), then the Platform stalls until a requested reconcile.
+#[test]
+fn controller_retries_failed_releases_then_stalls() {
+    let c = cluster();
+    let ns = "ctl-retry";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stuck\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: stuck}\n  template:\n    metadata:\n      labels: {app: stuck}\n    spec:\n      nodeSelector:\n        example.dev/never: \"true\"\n      containers:\n        - name: main\n          image: registry.example/stuck:1.0\n";
+    repo.write("platform.yaml", "name: retry\nbundle: main\n")
+        .write(
+            "bundles/main.yaml",
+            "releases:\n  - {name: stuck, package: stuck, version: 1.0.0, namespace: ctl-retry-stuck}\n  - {name: after, package: after, version: 1.0.0, namespace: ctl-retry-after, dependsOn: [stuck]}\n",
+        )
+        .write("packages/stuck/1.0.0/package.yaml", "name: stuck\nversion: 1.0.0\n")
+        .write("packages/stuck/1.0.0/templates/deploy.yaml", deployment)
+        .write("packages/after/1.0.0/package.yaml", "name: after\nversion: 1.0.0\n")
+        .write(
+            "packages/after/1.0.0/templates/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after}\ndata: {a: b}\n",
+        );
+    repo.commit("a release that never becomes ready");
+    repo.push();
+    let daemon = GitDaemon::start(repos.path());
+    let ctl = Controller::start(c, ns, None);
+    wait_crd(c, &ctl);
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: retry, namespace: {ns}}}
+spec:
+  source:
+    git: {{url: "{url}"}}
+  timeout: 2s
+  retry: {{limit: 2, backoff: 1s, maxBackoff: 2s}}
+"#,
+            url = daemon.url("platform.git")
+        ),
+    );
+    let p = wait_platform(c, &ctl, ns, "retry", "RetriesExhausted", None);
+    assert_eq!(p["status"]["failures"], 3, "{p}");
+    let conditions = p["status"]["conditions"].as_array().unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True"),
+        "{p}"
+    );
+    let message = ready(&p).unwrap()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("stuck") && message.contains("HealthCheckFailed"),
+        "{message}"
+    );
+    // The dependent waited for its dependency every time.
+    assert!(
+        c.get_json(&["configmap", "after", "-n", "ctl-retry-after"])
+            .is_none(),
+        "a dependent of a failing release was applied"
+    );
+    // Stalled: no more attempts at this revision.
+    std::thread::sleep(Duration::from_secs(4));
+    let again = platform(c, ns, "retry");
+    assert_eq!(again["status"]["failures"], 3, "{again}");
+}
