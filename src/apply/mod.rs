@@ -76,9 +76,32 @@ impl Default for Options {
     }
 }
 
+/// The identities a run talks to the API server with.
+#[derive(Clone)]
+pub struct Clients {
+    /// Applies, reads and deletes the platform's objects: the controller
+    /// impersonates a Platform's `spec.serviceAccountName` here, so a
+    /// tenant's Platform can only touch what that ServiceAccount may.
+    pub objects: kube::Client,
+    /// Writes distro's own records (the Release CRD and objects) as distro.
+    pub records: kube::Client,
+}
+
+impl From<kube::Client> for Clients {
+    fn from(client: kube::Client) -> Self {
+        Clients {
+            objects: client.clone(),
+            records: client,
+        }
+    }
+}
+
 /// What every step of a run shares.
 pub struct Context {
+    /// The client for the platform's objects (see [`Clients::objects`]).
     pub client: kube::Client,
+    /// The client for distro's own records.
+    pub records: kube::Client,
     pub resolver: Resolver,
     pub store: Store,
     pub options: Options,
@@ -86,11 +109,13 @@ pub struct Context {
 
 impl Context {
     /// A context for the releases of `owner`.
-    pub fn new(client: kube::Client, owner: Owner, options: Options) -> Self {
+    pub fn new(clients: impl Into<Clients>, owner: Owner, options: Options) -> Self {
+        let clients = clients.into();
         Context {
-            resolver: Resolver::new(client.clone()),
-            store: Store::new(client.clone(), owner),
-            client,
+            resolver: Resolver::new(clients.objects.clone()),
+            store: Store::new(clients.records.clone(), owner),
+            client: clients.objects,
+            records: clients.records,
             options,
         }
     }

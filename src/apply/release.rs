@@ -313,11 +313,19 @@ async fn apply_one(ctx: &Context, d: &Desired) -> Result<AppliedObject, Error> {
 async fn ensure_namespace(ctx: &Context, namespace: &str) -> Result<(), Error> {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(ctx.client.clone());
     let display = format!("Namespace/{namespace}");
-    let found = api.get_opt(namespace).await.map_err(|source| Error::Api {
-        object: display.clone(),
-        action: "get",
-        source,
-    })?;
+    let found = match api.get_opt(namespace).await {
+        Ok(found) => found,
+        // An identity limited to namespaces of its own may not read
+        // Namespace objects: go on, and let the apply say what is missing.
+        Err(e) if matches!(super::error::api_status(&e), Some((403, _))) => return Ok(()),
+        Err(source) => {
+            return Err(Error::Api {
+                object: display,
+                action: "get",
+                source,
+            });
+        }
+    };
     if found.is_some() {
         return Ok(());
     }

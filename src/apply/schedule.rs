@@ -38,9 +38,10 @@ pub async fn run(
     graph: &Graph,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Report, Error> {
+    // distro's own CRD, as distro (not as an impersonated ServiceAccount).
     install_crd(
-        &ctx.client,
-        &ctx.resolver,
+        &ctx.records,
+        &super::Resolver::new(ctx.records.clone()),
         status::crd_object(),
         ctx.options.timeout,
     )

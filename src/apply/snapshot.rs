@@ -40,7 +40,7 @@ pub struct Applied {
 /// # Errors
 /// [`SnapshotError::Invalid`] lists every problem of the distribution.
 pub async fn apply_snapshot(
-    client: kube::Client,
+    clients: impl Into<super::Clients>,
     snapshot: Snapshot,
     owner: Option<Owner>,
     mut options: Options,
@@ -61,7 +61,7 @@ pub async fn apply_snapshot(
         platform: rendered.loaded.distribution.platform.name.clone(),
         namespace: None,
     });
-    let ctx = Context::new(client, owner, options);
+    let ctx = Context::new(clients, owner, options);
     let report = run(&ctx, &rendered.releases, &rendered.loaded.graph, events).await?;
     Ok(Applied { rendered, report })
 }
