@@ -146,10 +146,14 @@ mod tests {
                 Node {
                     name: "cilium".into(),
                     depends_on: vec![],
+                    namespace: "kube-system".into(),
+                    version: "1.17.2".into(),
                 },
                 Node {
                     name: "cert-manager".into(),
                     depends_on: vec!["cilium".into()],
+                    namespace: "cert-manager".into(),
+                    version: "1.16.2".into(),
                 },
             ],
             vec![Dropped {

@@ -2,6 +2,7 @@
 //! parallel, and cycles reported with their full path.
 
 mod format;
+mod layout;
 mod svg;
 
 use std::collections::HashMap;
@@ -24,6 +25,13 @@ pub struct Node {
     pub name: String,
     #[serde(rename = "dependsOn")]
     pub depends_on: Vec<String>,
+    /// The release's namespace, shown in pictures. Not part of the JSON
+    /// form, whose shape tools already rely on.
+    #[serde(skip)]
+    pub namespace: String,
+    /// The resolved package version, shown in pictures (not in JSON either).
+    #[serde(skip)]
+    pub version: String,
 }
 
 /// The DAG of the platform's releases.
@@ -61,6 +69,8 @@ pub fn build(releases: &[Release]) -> Result<Graph, Vec<Error>> {
         .map(|r| Node {
             name: r.name.clone(),
             depends_on: r.depends_on.clone(),
+            namespace: r.namespace.clone(),
+            version: r.package.version.to_string(),
         })
         .collect();
     let dropped = releases.iter().flat_map(|r| r.dropped.clone()).collect();
@@ -193,6 +203,8 @@ mod tests {
         Node {
             name: name.into(),
             depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            namespace: String::new(),
+            version: String::new(),
         }
     }
 

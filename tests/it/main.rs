@@ -8,6 +8,7 @@ mod cluster;
 mod controller;
 mod git_server;
 mod git_source;
+mod graph_svg;
 mod health;
 mod render;
 mod support;
