@@ -81,6 +81,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         path: settings.state_dir.clone(),
         source,
     })?;
+    let config = crate::client::config(&settings.target).await?;
     let client = crate::client::connect(&settings.target).await?;
 
     // Both CRDs, installed or upgraded, as `distro apply` does for Release.
@@ -119,6 +120,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let shared = Arc::new(Shared {
         recorder: Recorder::new(client.clone(), reporter),
         client: client.clone(),
+        config,
         state_dir: settings.state_dir.clone(),
         concurrency: settings.concurrency.max(1),
         registry,

@@ -65,6 +65,9 @@ pub struct PlatformSpec {
     pub webhook: Option<WebhookSpec>,
     #[serde(default)]
     pub retry: RetrySpec,
+    /// Apply as this ServiceAccount of the Platform's namespace.
+    #[serde(default)]
+    pub service_account_name: Option<String>,
 }
 
 /// `spec.retry`: Argo's retryStrategy in spirit.

@@ -11,7 +11,7 @@ use kube::runtime::events::{Event, EventType, Recorder};
 
 use super::platform::{self, GitSpec, Platform, PlatformReason, PlatformStatus, ReleaseCounts};
 use super::webhook::{self, HookType, Receiver, Registry};
-use crate::apply::{Options, Report, SnapshotError, apply_snapshot};
+use crate::apply::{self, Options, Report, SnapshotError, apply_snapshot};
 use crate::source::git::{self, Credentials, GitRef, Limits};
 use crate::source::{Origin, Snapshot};
 use crate::status::{ConditionStatus, Owner};
@@ -22,6 +22,9 @@ const MESSAGE_LIMIT: usize = 4096;
 /// What every reconcile shares.
 pub struct Shared {
     pub client: kube::Client,
+    /// The controller's own configuration, from which impersonating
+    /// clients are made.
+    pub config: kube::Config,
     /// Git caches live under `<state_dir>/git`.
     pub state_dir: PathBuf,
     /// Releases applied at the same time, per Platform.
@@ -190,7 +193,14 @@ async fn run(
         platform: platform.name.clone(),
         namespace: Some(platform.namespace.clone()),
     };
-    match apply_snapshot(shared.client.clone(), snapshot, Some(owner), options, None).await {
+    let clients = match clients(shared, platform) {
+        Ok(c) => c,
+        Err(message) => {
+            status.set(PlatformReason::ReleasesNotReady, &message, generation);
+            return Next::Retry;
+        }
+    };
+    match apply_snapshot(clients, snapshot, Some(owner), options, None).await {
         Err(SnapshotError::Invalid(invalid)) => {
             let message = format!(
                 "revision {revision} is invalid and was not applied:\n{}",
@@ -297,6 +307,25 @@ async fn fetch_failed(
     )
     .await;
     Next::Retry
+}
+
+/// The clients of a run: the Platform's objects go through an identity
+/// impersonating `spec.serviceAccountName` when it is set.
+fn clients(shared: &Shared, platform: &Platform) -> Result<apply::Clients, String> {
+    let Some(sa) = &platform.spec.service_account_name else {
+        return Ok(shared.client.clone().into());
+    };
+    let mut config = shared.config.clone();
+    config.auth_info.impersonate =
+        Some(format!("system:serviceaccount:{}:{sa}", platform.namespace));
+    // No groups: the API server gives an impersonated ServiceAccount its
+    // own groups, and the controller needs no right to impersonate groups.
+    let objects = kube::Client::try_from(config)
+        .map_err(|e| format!("cannot build a client for ServiceAccount {sa}: {e}"))?;
+    Ok(apply::Clients {
+        objects,
+        records: shared.client.clone(),
+    })
 }
 
 /// The Git ref of the spec; the branch `main` when none is given.

@@ -911,3 +911,100 @@ spec:
     let again = platform(c, ns, "retry");
     assert_eq!(again["status"]["failures"], 3, "{again}");
 }
+
+/// `spec.serviceAccountName`: the Platform's objects are applied as that
+/// ServiceAccount, so an object outside what it may touch fails as
+/// ApplyFailed naming the object, while the rest is applied.
+#[test]
+fn controller_applies_as_the_platform_service_account() {
+    let c = cluster();
+    let ns = "ctl-tenant";
+    let allowed = "ctl-tenant-a";
+    let other = "ctl-tenant-b";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tenant}\ndata: {a: b}\n";
+    repo.write("platform.yaml", "name: tenant\nbundle: main\n")
+        .write(
+            "bundles/main.yaml",
+            &format!(
+                "releases:\n  - {{name: inside, package: cm, version: 1.0.0, namespace: {allowed}}}\n  - {{name: outside, package: cm, version: 1.0.0, namespace: {other}}}\n"
+            ),
+        )
+        .write("packages/cm/1.0.0/package.yaml", "name: cm\nversion: 1.0.0\n")
+        .write("packages/cm/1.0.0/templates/cm.yaml", cm);
+    repo.commit("a tenant's platform");
+    repo.push();
+    let daemon = GitDaemon::start(repos.path());
+    let ctl = Controller::start(c, ns, None);
+    wait_crd(c, &ctl);
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {allowed}}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {other}}}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: tenant, namespace: {ns}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: tenant, namespace: {allowed}}}
+rules:
+  - apiGroups: ["*"]
+    resources: ["*"]
+    verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: tenant, namespace: {allowed}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant}}
+subjects:
+  - {{kind: ServiceAccount, name: tenant, namespace: {ns}}}
+---
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: tenant, namespace: {ns}}}
+spec:
+  source:
+    git: {{url: "{url}"}}
+  serviceAccountName: tenant
+  timeout: 20s
+  retry: {{limit: 0}}
+"#,
+            url = daemon.url("platform.git")
+        ),
+    );
+    let p = wait_platform(c, &ctl, ns, "tenant", "RetriesExhausted", None);
+    let message = ready(&p).unwrap()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("outside: ApplyFailed")
+            && message.contains(&format!("ConfigMap/{other}/tenant"))
+            && message.contains("forbidden"),
+        "{message}"
+    );
+    assert!(
+        c.get_json(&["configmap", "tenant", "-n", allowed])
+            .is_some()
+    );
+    assert!(c.get_json(&["configmap", "tenant", "-n", other]).is_none());
+    let inside = c.get_json(&["release", "inside", "-n", allowed]).unwrap();
+    let ready_inside = inside["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap()
+        .clone();
+    assert_eq!(ready_inside["status"], "True", "{inside}");
+}
