@@ -25,6 +25,7 @@ pub mod health;
 pub mod kinds;
 pub mod lock;
 pub mod model;
+pub mod names;
 pub mod pipeline;
 pub mod render;
 pub mod source;
