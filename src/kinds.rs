@@ -1,7 +1,9 @@
 //! What `distro` knows about kinds without asking a cluster: which built-in
 //! kinds are cluster-scoped, and in which stage of a release each kind is
 //! applied. This is the one table of apply order; render sorts by it and the
-//! applier stages by it.
+//! applier stages by it. It also says which name syntax each kind takes.
+
+use crate::names::NameRule;
 
 /// Apply stages inside one release, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -124,6 +126,28 @@ pub fn builtin_cluster_scoped(group: &str, kind: &str) -> Option<bool> {
     builtin_group.then_some(false)
 }
 
+/// How the API server checks `metadata.name` of a kind (its
+/// `ValidateObjectMeta` name function). Custom resources, and the built-in
+/// kinds not listed, take DNS subdomains.
+pub fn name_rule(group: &str, kind: &str) -> NameRule {
+    match (group, kind) {
+        ("", "Namespace") | ("apps", "StatefulSet") => NameRule::Label,
+        ("", "Service") => NameRule::Label1035,
+        (
+            "rbac.authorization.k8s.io",
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding",
+        ) => NameRule::PathSegment,
+        ("batch", "CronJob") => NameRule::CronJob,
+        // An IP address; a signer-prefixed name; a ConfigMap-key-like name;
+        // an internal kind: rules of their own, left to the API server.
+        ("networking.k8s.io", "IPAddress")
+        | ("certificates.k8s.io", "ClusterTrustBundle")
+        | ("coordination.k8s.io", "LeaseCandidate")
+        | ("internal.apiserver.k8s.io", "StorageVersion") => NameRule::Unchecked,
+        _ => NameRule::Subdomain,
+    }
+}
+
 /// Splits `apiVersion` into group and version (`apps/v1` -> `apps`, `v1`).
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
     match api_version.rsplit_once('/') {
@@ -192,6 +216,18 @@ mod tests {
             builtin_cluster_scoped("cert-manager.io", "ClusterIssuer"),
             None
         );
+    }
+
+    #[test]
+    fn name_rules() {
+        assert_eq!(name_rule("", "Namespace"), NameRule::Label);
+        assert_eq!(name_rule("", "Service"), NameRule::Label1035);
+        assert_eq!(name_rule("", "ConfigMap"), NameRule::Subdomain);
+        assert_eq!(
+            name_rule("rbac.authorization.k8s.io", "ClusterRole"),
+            NameRule::PathSegment
+        );
+        assert_eq!(name_rule("example.dev", "Widget"), NameRule::Subdomain);
     }
 
     #[test]

@@ -122,15 +122,27 @@ pub fn load(snapshot: Snapshot, options: &Options) -> Result<Loaded, Invalid> {
     })
 }
 
-/// Loads and renders the distribution.
+/// Loads and renders the distribution, with the default render options.
 ///
 /// # Errors
 /// Every problem of every stage.
 pub fn render(snapshot: Snapshot, options: &Options) -> Result<Rendered, Invalid> {
+    render_with(snapshot, options, &render::Options::default())
+}
+
+/// [`render`] with render options (the render budget).
+///
+/// # Errors
+/// Every problem of every stage.
+pub fn render_with(
+    snapshot: Snapshot,
+    options: &Options,
+    render_options: &render::Options,
+) -> Result<Rendered, Invalid> {
     let loaded = load(snapshot, options)?;
     let started = std::time::Instant::now();
     let mut by_name: std::collections::HashMap<String, RenderedRelease> =
-        render::render(&loaded.snapshot, &loaded.distribution)
+        render::render_with(&loaded.snapshot, &loaded.distribution, render_options)
             .map_err(invalid)?
             .into_iter()
             .map(|r| (r.name.clone(), r))

@@ -10,10 +10,10 @@ use super::{Assessment, Status, field, text};
 /// when the API server rejected its names (they clash with another CRD).
 pub(super) fn custom_resource_definition(object: &Value) -> Assessment {
     const KIND: &str = "CustomResourceDefinition";
-    if let Some(c) = conditions::find(object, "NamesAccepted") {
-        if c.status == Truth::False {
-            return Assessment::failed(format!("{KIND}: names not accepted: {}", c.detail()));
-        }
+    if let Some(c) = conditions::find(object, "NamesAccepted")
+        && c.status == Truth::False
+    {
+        return Assessment::failed(format!("{KIND}: names not accepted: {}", c.detail()));
     }
     match conditions::find(object, "Established") {
         Some(c) if c.is_true() => Assessment::current(format!("{KIND}: established")),

@@ -30,13 +30,13 @@ fn desired_replicas(object: &Value) -> i64 {
 /// available, and no old replica is left.
 pub(super) fn deployment(object: &Value) -> Assessment {
     const KIND: &str = "Deployment";
-    if let Some(c) = conditions::find(object, "Progressing") {
-        if c.reason == "ProgressDeadlineExceeded" {
-            return Assessment::failed(format!(
-                "{KIND}: progress deadline exceeded: {}",
-                c.detail()
-            ));
-        }
+    if let Some(c) = conditions::find(object, "Progressing")
+        && c.reason == "ProgressDeadlineExceeded"
+    {
+        return Assessment::failed(format!(
+            "{KIND}: progress deadline exceeded: {}",
+            c.detail()
+        ));
     }
     if !has_status(object) {
         return no_status(KIND);
@@ -68,10 +68,11 @@ pub(super) fn deployment(object: &Value) -> Assessment {
     }
     // Progressing=True stays on a rollout reason (ReplicaSetUpdated, ...)
     // until the controller declares the new ReplicaSet available.
-    if let Some(c) = conditions::find(object, "Progressing") {
-        if c.is_true() && c.reason != "NewReplicaSetAvailable" {
-            return Assessment::in_progress(format!("{KIND}: rollout in progress: {}", c.detail()));
-        }
+    if let Some(c) = conditions::find(object, "Progressing")
+        && c.is_true()
+        && c.reason != "NewReplicaSetAvailable"
+    {
+        return Assessment::in_progress(format!("{KIND}: rollout in progress: {}", c.detail()));
     }
     Assessment::current(format!("{KIND}: {ready} of {spec} replicas ready"))
 }
@@ -284,10 +285,10 @@ pub(super) fn pod(object: &Value) -> Assessment {
     if let Some(stuck) = stuck_container(object) {
         return Assessment::failed(stuck);
     }
-    if let Some(c) = conditions::find(object, "PodScheduled") {
-        if c.status == conditions::Truth::False {
-            return Assessment::in_progress(format!("{KIND} not scheduled: {}", c.detail()));
-        }
+    if let Some(c) = conditions::find(object, "PodScheduled")
+        && c.status == conditions::Truth::False
+    {
+        return Assessment::in_progress(format!("{KIND} not scheduled: {}", c.detail()));
     }
     match phase {
         Some("Running") => {

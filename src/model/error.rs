@@ -17,7 +17,7 @@ pub enum Error {
     },
     /// A release cannot be resolved: unknown package or dependency, no
     /// matching version, bad values file, schema violation.
-    #[error("{file}{}: release {release}: {message}", at(*line, None))]
+    #[error("{file}{}: {}: {message}", at(*line, None), subject(release))]
     Release {
         release: String,
         file: String,
@@ -33,6 +33,16 @@ impl Error {
             line: None,
             message: message.into(),
         }
+    }
+}
+
+/// How a release is named in a message; an empty name must not read as
+/// `release :`.
+fn subject(release: &str) -> String {
+    if release.is_empty() {
+        "a release with an empty name".to_string()
+    } else {
+        format!("release {release}")
     }
 }
 
@@ -91,9 +101,69 @@ pub(crate) fn line_of_item(text: &str, key: &str, name: &str) -> Option<usize> {
     block.or_else(flow).map(|i| i + 1)
 }
 
+/// `; did you mean "x"?` naming the candidate closest to `name`, when one
+/// is close enough to be a typo of it (a third of its letters wrong at
+/// most, swapped neighbours counting once); otherwise nothing.
+pub(crate) fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let limit = (name.chars().count() / 3).max(1);
+    let lower = name.to_lowercase();
+    candidates
+        .into_iter()
+        .filter(|c| *c != name)
+        .map(|c| (edit_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| format!("; did you mean {c:?}?"))
+        .unwrap_or_default()
+}
+
+/// Edits (insert, delete, replace, swap two neighbours) from `a` to `b`:
+/// the optimal string alignment distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows: two back (for swaps), the previous one, the current one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut cur: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        cur[0] = i;
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            cur[j] = d;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut cur);
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions_for_typos_only() {
+        let names = ["base", "app", "cert-manager", "monitoring"];
+        assert_eq!(did_you_mean("bsae", names), "; did you mean \"base\"?");
+        assert_eq!(
+            did_you_mean("cert-manger", names),
+            "; did you mean \"cert-manager\"?"
+        );
+        assert_eq!(did_you_mean("Base", names), "; did you mean \"base\"?");
+        assert_eq!(did_you_mean("web", names), "");
+        assert_eq!(did_you_mean("zzzzzz", names), "");
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("ab", "ba"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
 
     #[test]
     fn finds_release_lines() {

@@ -3,15 +3,15 @@
 
 mod bundle;
 mod error;
+mod locate;
 mod package;
 mod platform;
 mod release;
 pub mod values;
 
-use std::collections::BTreeMap;
-
 pub use bundle::{Bundle, ReleaseSpec};
 pub use error::{Error, at as at_line};
+pub use locate::{Step, line_of_path};
 pub use package::{Catalog, File, Package, PackageMeta, type_name};
 pub use platform::{GitSource, OciSource, Platform, ReleaseOverride, Source, parse_duration};
 pub use release::{
@@ -55,22 +55,7 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
     let platform: Option<Platform> =
         package::parse_yaml(snapshot, &platform_file, platform_bytes, &mut errors);
 
-    let mut bundles = BTreeMap::new();
-    for (path, bytes) in snapshot.under("bundles/") {
-        let Some(name) = path
-            .strip_prefix("bundles/")
-            .and_then(|n| n.strip_suffix(".yaml").or_else(|| n.strip_suffix(".yml")))
-        else {
-            continue;
-        };
-        if name.contains('/') {
-            continue;
-        }
-        if let Some(bundle) = package::parse_yaml::<Bundle>(snapshot, path, bytes, &mut errors) {
-            bundles.insert(name.to_string(), (path.to_string(), bundle));
-        }
-    }
-
+    let bundles = bundle::load_all(snapshot, &mut errors);
     let Some(platform) = platform else {
         return Err(errors);
     };
@@ -119,23 +104,24 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
         semver::Version::new(0, 0, 0)
     });
 
-    let Some((bundle_file, bundle)) = bundles.get(&platform.bundle) else {
-        if !snapshot
-            .under(&format!("bundles/{}.", platform.bundle))
-            .any(|_| true)
-        {
-            let known: Vec<&str> = bundles.keys().map(String::as_str).collect();
+    let Some((bundle_file, bundle)) = bundles.found.get(&platform.bundle) else {
+        // A bundle file that is there but broken, or misnamed, is reported
+        // already; only say "not found" when nothing else explains it.
+        if !bundles.explained.contains(&platform.bundle) {
+            let known: Vec<&str> = bundles.found.keys().map(String::as_str).collect();
             errors.push(Error::File {
                 file: snapshot.display(&platform_file),
                 line: error::line_of_name(&platform_text, "bundle", &platform.bundle),
                 message: format!(
-                    "bundle {:?} not found in bundles/ (available: {})",
+                    "bundle {:?} not found: no bundles/{}.yaml (available: {}){}",
+                    platform.bundle,
                     platform.bundle,
                     if known.is_empty() {
                         "none".to_string()
                     } else {
                         known.join(", ")
-                    }
+                    },
+                    error::did_you_mean(&platform.bundle, known.iter().copied()),
                 ),
             });
         }

@@ -227,6 +227,16 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             return None;
         }
     };
+    // Typed fields read into maps (`releases:` of the platform file) or
+    // structs keep the last of two equal keys, or name the map's first line;
+    // the strict reader refuses every repeated key and names its line.
+    if let Err(error) = yaml::parse_value(text, 0) {
+        errors.push(Error::Yaml {
+            file: snapshot.display(path),
+            error,
+        });
+        return None;
+    }
     yaml::parse(text, 0)
         .map_err(|error| {
             errors.push(Error::Yaml {

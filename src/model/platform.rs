@@ -29,7 +29,9 @@ pub struct Platform {
     /// Platform-wide values, seen by every template as `platform`.
     #[serde(default, deserialize_with = "crate::yaml::strict")]
     pub values: Option<Value>,
-    /// Per-release overrides, the highest precedence.
+    /// Per-release overrides, the highest precedence. A map keeps the last
+    /// of two equal keys, so the file is first read with the strict reader,
+    /// which refuses them (see `package::parse_yaml`).
     #[serde(default)]
     pub releases: BTreeMap<String, ReleaseOverride>,
     /// Where the controller reads the distribution from.

@@ -1,13 +1,15 @@
 //! Release resolution: a bundle entry plus the platform's choices become a
 //! [`Release`] with one package version and its final values.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::bundle::ReleaseSpec;
-use super::error::{Error, line_of_item, line_of_name};
+use super::error::{Error, did_you_mean, line_of_item, line_of_name};
+use super::locate::{Step, line_of_path};
 use super::package::{Catalog, Package, parse_values, type_name};
 use super::platform::Platform;
 use super::values;
@@ -106,8 +108,22 @@ pub(crate) fn resolve(
     };
 
     let mut seen = BTreeSet::new();
-    for spec in specs {
-        if let Err(m) = check_dns_label(&spec.name) {
+    for (i, spec) in specs.iter().enumerate() {
+        if spec.name.is_empty() {
+            errors.push(Error::File {
+                file: ctx.snapshot.display(ctx.bundle_file),
+                line: line_of_path(ctx.bundle_text, &[Step::Key("releases"), Step::Index(i)]),
+                message: format!(
+                    "releases[{i}] (package {:?}): the release name is empty; name it with a DNS label such as {:?}",
+                    spec.package,
+                    if check_dns_label(&spec.package).is_ok() {
+                        spec.package.as_str()
+                    } else {
+                        "my-release"
+                    }
+                ),
+            });
+        } else if let Err(m) = check_dns_label(&spec.name) {
             errors.push(release_error(&spec.name, format!("invalid name: {m}")));
         }
         if let Err(m) = check_dns_label(&spec.namespace) {
@@ -128,8 +144,9 @@ pub(crate) fn resolve(
         file: ctx.snapshot.display(ctx.platform_file),
         line: line_of_item(ctx.platform_text, key, name),
         message: format!(
-            "{key}: {what} {name:?} is not a release of bundle {:?}",
-            ctx.platform.bundle
+            "{key}: {what} {name:?} is not a release of bundle {:?}{}",
+            ctx.platform.bundle,
+            did_you_mean(name, seen.iter().copied())
         ),
     };
     for name in &ctx.platform.enable {
@@ -163,7 +180,7 @@ pub(crate) fn resolve(
         .collect();
 
     let mut releases = Vec::new();
-    for spec in specs {
+    for (index, spec) in specs.iter().enumerate() {
         if state.get(spec.name.as_str()).copied().flatten().is_some() {
             continue;
         }
@@ -174,8 +191,9 @@ pub(crate) fn resolve(
                 None => errors.push(release_error(
                     &spec.name,
                     format!(
-                        "dependsOn {dep:?}: no such release in bundle {:?}",
-                        ctx.platform.bundle
+                        "dependsOn {dep:?}: no such release in bundle {:?}{}",
+                        ctx.platform.bundle,
+                        did_you_mean(dep, state.keys().copied())
                     ),
                 )),
                 Some(Some(reason)) => dropped.push(Dropped {
@@ -187,10 +205,28 @@ pub(crate) fn resolve(
                 Some(None) => depends_on.push(dep.clone()),
             }
         }
+        // An unknown package, with the closest known name: most often a typo.
+        if !ctx.catalog.contains_key(&spec.package) && !ctx.broken.contains(&spec.package) {
+            let known = ctx
+                .catalog
+                .keys()
+                .chain(ctx.broken.iter())
+                .map(String::as_str);
+            errors.push(release_error(
+                &spec.name,
+                format!(
+                    "package {:?} not found (no packages/{}/<version>/package.yaml){}",
+                    spec.package,
+                    spec.package,
+                    did_you_mean(&spec.package, known)
+                ),
+            ));
+            continue;
+        }
         let Some(package) = pick_version(ctx, spec, errors, &release_error) else {
             continue;
         };
-        let Some(values) = merge_values(ctx, spec, &package, errors, &release_error) else {
+        let Some(values) = merge_values(ctx, spec, index, &package, errors, &release_error) else {
             continue;
         };
         releases.push(Release {
@@ -276,12 +312,21 @@ fn pick_version(
 fn merge_values(
     ctx: &Context,
     spec: &ReleaseSpec,
+    index: usize,
     package: &Package,
     errors: &mut Vec<Error>,
     release_error: &dyn Fn(&str, String) -> Error,
 ) -> Option<Value> {
     let before = errors.len();
     let mut merged = package.values.clone();
+    // Every layer merged, lowest precedence first, with where it was
+    // written, so that a schema violation can name the file and line that
+    // set the value.
+    let mut origins = vec![Origin {
+        file: format!("{}/values.yaml", package.dir),
+        base: Vec::new(),
+        value: Cow::Borrowed(&package.values),
+    }];
     for file in &spec.values_files {
         let Some(path) = join_inside(&package.dir, file) else {
             errors.push(release_error(
@@ -305,22 +350,51 @@ fn merge_values(
         };
         if let Some(layer) = parse_values(ctx.snapshot, &path, bytes, errors) {
             values::merge(&mut merged, &layer);
+            origins.push(Origin {
+                file: path,
+                base: Vec::new(),
+                value: Cow::Owned(layer),
+            });
         }
     }
+    let platform_values = ctx
+        .platform
+        .releases
+        .get(&spec.name)
+        .and_then(|o| o.values.as_ref());
     let layers = [
-        (spec.values.as_ref(), "bundle values"),
         (
-            ctx.platform
-                .releases
-                .get(&spec.name)
-                .and_then(|o| o.values.as_ref()),
+            spec.values.as_ref(),
+            "bundle values",
+            ctx.bundle_file,
+            vec![
+                OwnedStep::Key("releases".into()),
+                OwnedStep::Index(index),
+                OwnedStep::Key("values".into()),
+            ],
+        ),
+        (
+            platform_values,
             "platform values",
+            ctx.platform_file,
+            vec![
+                OwnedStep::Key("releases".into()),
+                OwnedStep::Key(spec.name.clone()),
+                OwnedStep::Key("values".into()),
+            ],
         ),
     ];
-    for (layer, what) in layers {
+    for (layer, what, file, base) in layers {
         match layer {
             None | Some(Value::Null) => {}
-            Some(layer @ Value::Object(_)) => values::merge(&mut merged, layer),
+            Some(layer @ Value::Object(_)) => {
+                values::merge(&mut merged, layer);
+                origins.push(Origin {
+                    file: file.to_string(),
+                    base,
+                    value: Cow::Borrowed(layer),
+                });
+            }
             Some(other) => errors.push(release_error(
                 &spec.name,
                 format!("{what} must be a map, found {}", type_name(other)),
@@ -329,23 +403,106 @@ fn merge_values(
     }
     if let Some(schema) = &package.schema {
         for e in schema.iter_errors(&merged) {
+            let pointer = e.instance_path().to_string();
+            let set_in = origin_of(ctx.snapshot, &origins, &pointer)
+                .map(|at| format!(" (set in {at})"))
+                .unwrap_or_default();
             errors.push(Error::Release {
                 release: spec.name.clone(),
                 file: ctx
                     .snapshot
                     .display(&format!("{}/values.schema.json", package.dir)),
                 line: None,
-                message: format!(
-                    "{}: {}",
-                    values::pointer_to_path(&e.instance_path().to_string()),
-                    e
-                ),
+                message: format!("{}: {}{set_in}", values::pointer_to_path(&pointer), e),
             });
         }
     }
     // Held for the whole run, once per release: without the room merging
     // left in its maps.
     (errors.len() == before).then(|| values::compact(merged))
+}
+
+/// One layer of a release's values and where it was written.
+struct Origin<'a> {
+    /// The file, inside the snapshot.
+    file: String,
+    /// Where the layer's map starts in the file (`releases.<name>.values`
+    /// in the platform file; empty for a values file).
+    base: Vec<OwnedStep>,
+    value: Cow<'a, Value>,
+}
+
+enum OwnedStep {
+    Key(String),
+    Index(usize),
+}
+
+/// `file:line` (or `file`) of the layer that set the value at a JSON
+/// pointer of the merged values: the last layer that wrote it or replaced
+/// one of its parents. `None` for the root, which every layer shares.
+fn origin_of(snapshot: &Snapshot, origins: &[Origin<'_>], pointer: &str) -> Option<String> {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    let (origin, steps) = origins
+        .iter()
+        .rev()
+        .find_map(|o| wrote(&o.value, &tokens).map(|steps| (o, steps)))?;
+    let mut path: Vec<Step> = origin
+        .base
+        .iter()
+        .map(|s| match s {
+            OwnedStep::Key(k) => Step::Key(k),
+            OwnedStep::Index(i) => Step::Index(*i),
+        })
+        .collect();
+    path.extend(steps.iter().map(|s| match s {
+        OwnedStep::Key(k) => Step::Key(k),
+        OwnedStep::Index(i) => Step::Index(*i),
+    }));
+    let shown = snapshot.display(&origin.file);
+    let line = snapshot
+        .get(&origin.file)
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|text| line_of_path(text, &path));
+    Some(match line {
+        Some(line) => format!("{shown}:{line}"),
+        None => shown,
+    })
+}
+
+/// Whether a layer wrote the value at `tokens`, and the steps to it in the
+/// layer: it holds the value, or a list or scalar where one of its parents
+/// is (which replaced everything below).
+fn wrote(layer: &Value, tokens: &[String]) -> Option<Vec<OwnedStep>> {
+    let mut node = layer;
+    let mut steps = Vec::new();
+    for token in tokens {
+        match node {
+            Value::Object(map) => {
+                node = map.get(token)?;
+                steps.push(OwnedStep::Key(token.clone()));
+            }
+            Value::Array(items) => match token
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| Some((i, items.get(i)?)))
+            {
+                Some((i, item)) => {
+                    steps.push(OwnedStep::Index(i));
+                    node = item;
+                }
+                None => return Some(steps),
+            },
+            _ => return Some(steps),
+        }
+    }
+    Some(steps)
 }
 
 /// RFC 1123 label: what Kubernetes accepts as a namespace name, and what a

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use tera::{Context, ErrorKind, Tera};
 
+use super::budget::{self, Budget, Meter, Metered};
 use super::error::Error;
 use super::filters;
 use crate::model::{Package, Release};
@@ -15,8 +16,9 @@ use crate::source::Snapshot;
 pub struct Engine {
     tera: Tera,
     package: Arc<Package>,
-    /// Renderable (non-partial) templates, in path order.
-    renderable: Vec<String>,
+    /// Renderable (non-partial) templates, in path order, with the size of
+    /// their source (a first guess at the size of their output).
+    renderable: Vec<(String, usize)>,
 }
 
 /// What templates see besides `values`.
@@ -45,6 +47,8 @@ impl Engine {
         let mut tera = Tera::default();
         tera.autoescape_on(Vec::<&str>::new());
         filters::register(&mut tera);
+        // In place of Tera's own: the same function, with a budget check.
+        tera.register_function("range", budget::range);
         let mut errors = Vec::new();
         let (partials, others): (Vec<_>, Vec<_>) = package
             .templates
@@ -54,7 +58,7 @@ impl Engine {
         for template in partials.iter().chain(others.iter()) {
             match tera.add_raw_template(&template.path, &template.text) {
                 Ok(()) if !Package::is_partial(&template.path) => {
-                    renderable.push(template.path.clone())
+                    renderable.push((template.path.clone(), template.text.len()))
                 }
                 Ok(()) => {}
                 Err(e) => {
@@ -81,16 +85,19 @@ impl Engine {
         }
     }
 
-    /// Renders every template for one release.
+    /// Renders every template for one release, within the budget.
     ///
     /// # Errors
-    /// One [`Error::Template`] per template that fails.
+    /// One [`Error::Template`] per template that fails; an
+    /// [`Error::Budget`] for the template that ran out of the budget, after
+    /// which the release's other templates are not rendered.
     pub fn render(
         &self,
         snapshot: &Snapshot,
         release: &Release,
         platform_values: &serde_json::Value,
         capabilities: &Capabilities,
+        budget: &Budget,
     ) -> Result<Vec<Output>, Vec<Error>> {
         let meta = &self.package.meta;
         let mut ctx = Context::new();
@@ -112,8 +119,38 @@ impl Engine {
 
         let mut outputs = Vec::with_capacity(self.renderable.len());
         let mut errors = Vec::new();
-        for path in &self.renderable {
-            match self.tera.render(path, &ctx) {
+        let meter = Meter::new(*budget);
+        let _active = budget::activate(&meter);
+        for (path, size) in &self.renderable {
+            meter.start_template();
+            let mut out = Metered::new(&meter, *size);
+            let result = self
+                .tera
+                .render_to(path, &ctx, &mut out)
+                .and_then(|()| String::from_utf8(out.text).map_err(tera::Error::message));
+            if let Some(exceeded) = meter.exceeded() {
+                // Where it stopped, when Tera knows (a `range` call).
+                let (file, line, column) = match &result {
+                    Err(e) => {
+                        let (file, line, column, _) = locate(e, path);
+                        (file, line, column)
+                    }
+                    Ok(_) => (path.clone(), None, None),
+                };
+                errors.push(Error::Budget {
+                    release: release.name.clone(),
+                    package: meta.name.clone(),
+                    version: meta.version.clone(),
+                    file: snapshot.display(&format!("{}/{}", self.package.dir, file)),
+                    line,
+                    column,
+                    message: meter.describe(exceeded),
+                });
+                // The release has failed; its other templates would only
+                // spend more of the time.
+                break;
+            }
+            match result {
                 Ok(text) => outputs.push(Output {
                     path: path.clone(),
                     text,

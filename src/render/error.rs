@@ -44,12 +44,31 @@ pub enum Error {
         message: String,
         excerpt: Option<String>,
     },
-    /// A rendered or CRD document is not an object Kubernetes can take.
-    #[error("{file}: release {release}: {object}: {message}")]
+    /// A rendered or CRD document is not an object Kubernetes can take. The
+    /// line is that of the field at fault, or of the object's first line.
+    #[error(
+        "{}: release {release}: {object}: {message}",
+        yaml_location(file, *line, *rendered)
+    )]
     Object {
         release: String,
         file: String,
+        line: usize,
+        /// Whether the line is in a template's output (not the file itself).
+        rendered: bool,
         object: String,
+        message: String,
+    },
+    /// A template ran out of its render budget (time, or output of its
+    /// release): a loop that does not end, or one that is far too big.
+    #[error("{file}{}: release {release} ({package} {version}): {message}", crate::model::at_line(*line, *column))]
+    Budget {
+        release: String,
+        package: String,
+        version: String,
+        file: String,
+        line: Option<usize>,
+        column: Option<usize>,
         message: String,
     },
     /// Two releases (or one release twice) render the same object.

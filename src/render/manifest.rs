@@ -9,9 +9,12 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::crd;
 use super::error::Error;
+use super::metadata::{self, Field, Problem};
 use crate::apply::ObjectKey;
 use crate::kinds::{self, Stage};
+use crate::model::{Step, line_of_path};
 use crate::yaml;
 
 /// Label every object gets, naming its release.
@@ -270,9 +273,9 @@ pub fn finish(text: &str, origin: &Origin, into: &mut Finisher) {
             into.crds.push(info);
         }
         match yaml::parse_value(doc.text, doc.first_line) {
-            Ok(value) => match finish_one(value, origin, &source, into) {
+            Ok(value) => match finish_one(value, &doc, origin, &source, into) {
                 Ok(draft) => into.drafts.push(draft),
-                Err(e) => into.errors.push(*e),
+                Err(mut e) => into.errors.append(&mut e),
             },
             Err(e) => {
                 let line = e.line.unwrap_or(doc.first_line + 1);
@@ -293,74 +296,133 @@ pub fn finish(text: &str, origin: &Origin, into: &mut Finisher) {
     }
 }
 
+/// A required string field of an object: `Ok(None)` when it is missing,
+/// null or empty, `Err` naming what it is when it is not a string (an
+/// unquoted `apiVersion: 1` is a number, not a missing field).
+fn string_field(map: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => {
+            let shown = match other {
+                Value::Array(_) | Value::Object(_) => String::new(),
+                scalar => format!(" ({scalar})"),
+            };
+            Err(format!(
+                "must be a string, found {}{shown}",
+                crate::model::type_name(other)
+            ))
+        }
+    }
+}
+
 fn finish_one(
     mut value: Value,
+    doc: &yaml::Document,
     origin: &Origin,
     source: &Arc<str>,
     into: &mut Finisher,
-) -> Result<Draft, Box<Error>> {
-    let fail = |object: String, message: String| {
-        Box::new(Error::Object {
-            release: origin.release.to_string(),
-            file: origin.shown.to_string(),
-            object,
-            message,
-        })
+) -> Result<Draft, Vec<Error>> {
+    let fail = |object: &str, at: &[Field], message: String| Error::Object {
+        release: origin.release.to_string(),
+        file: origin.shown.to_string(),
+        line: line_in(doc, at),
+        rendered: origin.rendered,
+        object: object.to_string(),
+        message,
     };
     let Value::Object(map) = &mut value else {
-        return Err(fail(
-            "document".into(),
+        return Err(vec![fail(
+            "document",
+            &[],
             format!("is {}, not an object", crate::model::type_name(&value)),
-        ));
+        )]);
     };
-    let text_field = |map: &Map<String, Value>, key: &str| {
-        map.get(key)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
+
+    // What identifies the object: every problem with it at once.
+    let mut missing = Vec::new();
+    let mut wrong: Vec<(Vec<Field>, String)> = Vec::new();
+    let mut required = |map: &Map<String, Value>, key: &str, shown: &str, at: &[&str]| {
+        match string_field(map, key) {
+            Ok(Some(v)) => Some(v),
+            Ok(None) => {
+                missing.push(shown.to_string());
+                None
+            }
+            Err(m) => {
+                wrong.push((keys(at), format!("{shown} {m}")));
+                None
+            }
+        }
     };
-    let api_version = text_field(map, "apiVersion");
-    let has_items = map.contains_key("items");
-    let kind = text_field(map, "kind");
-    let metadata = match map.get_mut("metadata") {
-        Some(Value::Object(m)) => Some(m),
-        _ => None,
+    let api_version = required(map, "apiVersion", "apiVersion", &["apiVersion"]);
+    let kind = required(map, "kind", "kind", &["kind"]);
+    let name = match map.get("metadata") {
+        Some(Value::Object(m)) => required(m, "name", "metadata.name", &["metadata", "name"]),
+        None | Some(Value::Null) => {
+            missing.push("metadata.name".to_string());
+            None
+        }
+        Some(other) => {
+            wrong.push((
+                keys(&["metadata"]),
+                format!(
+                    "metadata must be a map, found {}",
+                    crate::model::type_name(other)
+                ),
+            ));
+            None
+        }
     };
-    let name = metadata
-        .as_ref()
-        .and_then(|m| m.get("name"))
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
     let describe = format!(
         "{}/{}",
         kind.as_deref().unwrap_or("<no kind>"),
         name.as_deref().unwrap_or("<no name>")
     );
-    let has_name = name.is_some();
-    let (Some(api_version), Some(kind), Some(name), Some(metadata)) =
-        (api_version, kind, name, metadata)
-    else {
-        let mut missing = Vec::new();
-        if text_field(map, "apiVersion").is_none() {
-            missing.push("apiVersion");
+    let (Some(api_version), Some(kind), Some(name)) = (api_version, kind, name) else {
+        let mut errors = Vec::new();
+        if !missing.is_empty() {
+            errors.push(fail(
+                &describe,
+                &[],
+                format!("missing {}", missing.join(", ")),
+            ));
         }
-        if text_field(map, "kind").is_none() {
-            missing.push("kind");
+        for (at, message) in wrong {
+            errors.push(fail(&describe, &at, message));
         }
-        if !has_name {
-            missing.push("metadata.name");
-        }
-        return Err(fail(describe, format!("missing {}", missing.join(", "))));
+        return Err(errors);
     };
-    if kind == "List" || kind.ends_with("List") && has_items {
-        return Err(fail(
-            describe,
+    if kind == "List" || kind.ends_with("List") && map.contains_key("items") {
+        return Err(vec![fail(
+            &describe,
+            &keys(&["kind"]),
             "lists are not supported: write one document per object".into(),
-        ));
+        )]);
     }
     let (group, _) = kinds::split_api_version(&api_version);
     let group = group.to_string();
+    let is_crd = group == crd::GROUP && kind == crd::KIND;
+    if !origin.rendered && !is_crd {
+        return Err(vec![fail(
+            &describe,
+            &keys(&["kind"]),
+            format!(
+                "crds/ holds CustomResourceDefinitions only (apiVersion {}/v1); move this {kind} to templates/",
+                crd::GROUP
+            ),
+        )]);
+    }
+
+    // What the API server would refuse.
+    let Some(Value::Object(metadata)) = map.get("metadata") else {
+        unreachable!("metadata.name was read from a map")
+    };
+    let mut problems = metadata::check(&group, &kind, metadata);
+    if is_crd {
+        problems.extend(crd::check(map));
+    }
     let cluster_scoped = match kinds::builtin_cluster_scoped(&group, &kind) {
         Some(scoped) => scoped,
         None => {
@@ -376,16 +438,35 @@ fn finish_one(
         None | Some(Value::Null) => None,
         Some(Value::String(ns)) if ns.is_empty() => None,
         Some(Value::String(ns)) => Some(ns.clone()),
-        Some(_) => return Err(fail(describe, "metadata.namespace must be a string".into())),
+        Some(other) => {
+            problems.push(Problem::new(
+                &["metadata", "namespace"],
+                format!(
+                    "metadata.namespace must be a string, found {}",
+                    crate::model::type_name(other)
+                ),
+            ));
+            None
+        }
+    };
+    if cluster_scoped && let Some(ns) = &namespace {
+        problems.push(Problem::new(
+            &["metadata", "namespace"],
+            format!("{kind} is cluster-scoped but sets metadata.namespace {ns:?}"),
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(problems
+            .into_iter()
+            .map(|p| fail(&describe, &p.at, p.message))
+            .collect());
+    }
+
+    let Some(Value::Object(metadata)) = map.get_mut("metadata") else {
+        unreachable!("metadata was checked to be a map")
     };
     let namespace = match (cluster_scoped, namespace) {
-        (true, Some(ns)) => {
-            return Err(fail(
-                describe,
-                format!("{kind} is cluster-scoped but sets metadata.namespace {ns:?}"),
-            ));
-        }
-        (true, None) => None,
+        (true, _) => None,
         (false, Some(ns)) => Some(ns),
         (false, None) => {
             // Keep `namespace` next to `name`, where people look for it.
@@ -410,7 +491,7 @@ fn finish_one(
         *labels = Value::Object(Map::new());
     }
     let Value::Object(labels) = labels else {
-        return Err(fail(describe, "metadata.labels must be a map".into()));
+        unreachable!("metadata.labels was checked to be a map")
     };
     labels.insert(MANAGED_BY_LABEL.into(), Value::String(MANAGED_BY.into()));
     labels.insert(
@@ -431,6 +512,37 @@ fn finish_one(
         source: Arc::clone(source),
         span: start..into.yaml.len(),
     })
+}
+
+fn keys(at: &[&str]) -> Vec<Field> {
+    at.iter().map(|k| Field::Key(k.to_string())).collect()
+}
+
+/// The 1-based line, in the file or rendered output, of the field `at` of a
+/// document; the document's first line when the field is not found.
+fn line_in(doc: &yaml::Document, at: &[Field]) -> usize {
+    let steps: Vec<Step> = at
+        .iter()
+        .map(|f| match f {
+            Field::Key(k) => Step::Key(k),
+            Field::Index(i) => Step::Index(*i),
+        })
+        .collect();
+    let within = (!steps.is_empty())
+        .then(|| line_of_path(doc.text, &steps))
+        .flatten()
+        .or_else(|| {
+            // The first line that is not blank or a comment.
+            doc.text
+                .lines()
+                .position(|l| {
+                    let t = l.trim();
+                    !t.is_empty() && !t.starts_with('#')
+                })
+                .map(|i| i + 1)
+        })
+        .unwrap_or(1);
+    doc.first_line + within
 }
 
 #[cfg(test)]

@@ -7,10 +7,13 @@
 //! documents are ordered by rules that do not depend on timing, and the
 //! digest of a release covers only that release's output.
 
+mod budget;
+mod crd;
 mod engine;
 mod error;
 mod filters;
 pub mod manifest;
+mod metadata;
 pub mod output;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,6 +22,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::apply::ObjectKey;
+pub use budget::{Budget, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT};
 pub use engine::Capabilities;
 pub use error::Error;
 pub use manifest::{MANAGED_BY, MANAGED_BY_LABEL, Object, RELEASE_LABEL};
@@ -48,7 +52,15 @@ pub struct RenderedRelease {
     pub digest: String,
 }
 
-/// Renders every release of the distribution, in the distribution's order.
+/// How to render.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Time per template and output per release; see [`Budget`].
+    pub budget: Budget,
+}
+
+/// Renders every release of the distribution, in the distribution's order,
+/// with the default [`Options`].
 ///
 /// # Errors
 /// Every template, YAML and object problem of every release, and objects
@@ -56,6 +68,19 @@ pub struct RenderedRelease {
 pub fn render(
     snapshot: &Snapshot,
     dist: &Distribution,
+) -> Result<Vec<RenderedRelease>, Vec<Error>> {
+    render_with(snapshot, dist, &Options::default())
+}
+
+/// [`render`] with options.
+///
+/// # Errors
+/// As [`render`], and [`Error::Budget`] for a template that runs out of the
+/// budget.
+pub fn render_with(
+    snapshot: &Snapshot,
+    dist: &Distribution,
+    options: &Options,
 ) -> Result<Vec<RenderedRelease>, Vec<Error>> {
     // Compile each package version once, used or not, so that a broken
     // template anywhere in the repository is caught.
@@ -104,6 +129,7 @@ pub fn render(
         engines: &engines,
         capabilities: &capabilities,
         platform_values: &dist.platform_values,
+        budget: &options.budget,
     };
 
     // Each release's templates to text and the text to objects at once, so
@@ -186,6 +212,7 @@ struct Job<'a> {
     engines: &'a HashMap<&'a str, Engine>,
     capabilities: &'a Capabilities<'a>,
     platform_values: &'a serde_json::Value,
+    budget: &'a Budget,
 }
 
 /// One release rendered and finished with the scopes known at the time.
@@ -264,6 +291,7 @@ impl Job<'_> {
                 release,
                 self.platform_values,
                 self.capabilities,
+                self.budget,
             )?,
             // The package did not compile; that is reported already.
             None => Vec::new(),
@@ -388,6 +416,83 @@ mod tests {
         for (file, text) in templates {
             write(root, &format!("{dir}/templates/{file}"), text);
         }
+    }
+
+    /// Nested loops over large ranges rendered for hours; the budget stops
+    /// them at its deadline, naming the release and the template.
+    #[test]
+    fn regression_nested_loops_stop_at_the_render_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "platform.yaml", "bundle: b\n");
+        write(
+            root,
+            "bundles/b.yaml",
+            "releases:\n  - name: spin\n    package: spin\n    version: \"1.0.0\"\n    namespace: apps\n",
+        );
+        package(
+            root,
+            "spin",
+            &[(
+                "loop.yaml",
+                "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}\n",
+            )],
+        );
+        let snapshot = Snapshot::from_dir(&root.join("platform.yaml")).unwrap();
+        let dist = crate::model::load(&snapshot).unwrap();
+        let options = Options {
+            budget: Budget {
+                timeout: std::time::Duration::from_millis(200),
+                ..Budget::default()
+            },
+        };
+        let started = std::time::Instant::now();
+        let errors = render_with(&snapshot, &dist, &options).unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let message = errors[0].to_string();
+        assert!(matches!(errors[0], Error::Budget { .. }), "{message}");
+        assert!(message.contains("templates/loop.yaml"), "{message}");
+        assert!(message.contains("release spin"), "{message}");
+        assert!(message.contains("200ms"), "{message}");
+    }
+
+    /// The output budget counts every template of a release together.
+    #[test]
+    fn output_budget_is_per_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "platform.yaml", "bundle: b\n");
+        write(
+            root,
+            "bundles/b.yaml",
+            "releases:\n  - name: big\n    package: big\n    version: \"1.0.0\"\n    namespace: apps\n",
+        );
+        let config = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  text: \"{{% for i in range(end=600) %}}x{{% endfor %}}\"\n"
+            )
+        };
+        let (a, b) = (config("a"), config("b"));
+        package(root, "big", &[("a.yaml", &a), ("b.yaml", &b)]);
+        let snapshot = Snapshot::from_dir(&root.join("platform.yaml")).unwrap();
+        let dist = crate::model::load(&snapshot).unwrap();
+        let budget = |max_bytes| Options {
+            budget: Budget {
+                max_bytes,
+                ..Budget::default()
+            },
+        };
+        // Each template fits in 1000 bytes, both do not.
+        assert!(render_with(&snapshot, &dist, &budget(2000)).is_ok());
+        let errors = render_with(&snapshot, &dist, &budget(1000)).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(message.contains("templates/b.yaml"), "{message}");
+        assert!(message.contains("1000 bytes"), "{message}");
     }
 
     /// A CRD rendered by one release's templates sets the scope of objects

@@ -486,10 +486,10 @@ fn run_backend(
     let watchdog = {
         let child = child.clone();
         thread::spawn(move || {
-            if finished.recv_timeout(CGI_TIMEOUT).is_err() {
-                if let Ok(mut child) = child.lock() {
-                    let _ = child.kill();
-                }
+            if finished.recv_timeout(CGI_TIMEOUT).is_err()
+                && let Ok(mut child) = child.lock()
+            {
+                let _ = child.kill();
             }
         })
     };

@@ -400,3 +400,41 @@ fn index_after_render(root: &Path) -> Vec<Value> {
     assert_eq!(code, 0, "{stderr}");
     index(&root.join("out"))
 }
+
+/// Nested loops over `range(end=100000)` that write nothing ran for hours:
+/// there was no limit on rendering. The render budget stops the template
+/// and names it, in about the budget's time.
+#[test]
+fn regression_nested_loops_stop_at_the_render_budget() {
+    let dir = scratch("basic");
+    std::fs::write(
+        dir.path().join("packages/app/1.1.0/templates/loop.yaml"),
+        "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = outcome(&distro(dir.path(), &["render"]));
+    let elapsed = started.elapsed();
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    for expected in ["templates/loop.yaml", "release app", "render budget of 10s"] {
+        assert!(stderr.contains(expected), "lacks {expected:?}:\n{stderr}");
+    }
+    // The budget, plus room for a slow, shared machine; not hours.
+    let limit = distro::render::DEFAULT_TIMEOUT * 4;
+    assert!(elapsed < limit, "took {elapsed:?}");
+}
+
+/// Names of RBAC kinds follow path-segment rules in Kubernetes, so
+/// `system:` names (with ':') are valid and must render.
+#[test]
+fn regression_rbac_names_may_contain_colons() {
+    let dir = scratch("basic");
+    std::fs::write(
+        dir.path().join("packages/base/1.0.0/templates/rbac.yaml"),
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: system:distro:viewer\nrules: []\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: system:distro:viewer\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: system:distro:viewer\nsubjects: []\n",
+    )
+    .unwrap();
+    let stdout = render_ok(dir.path(), &["render"]);
+    assert!(stdout.contains("name: system:distro:viewer"), "{stdout}");
+}
