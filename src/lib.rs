@@ -19,10 +19,6 @@
 pub mod apply;
 pub mod cli;
 pub mod client;
-// Lints that the 1.89 minimum Rust version turns on (let-chains,
-// `is_multiple_of`) flag code written for an older minimum in these two
-// modules; the allows go when that code is rewritten.
-#[allow(clippy::manual_is_multiple_of)]
 pub mod controller;
 pub mod graph;
 pub mod health;
@@ -32,7 +28,6 @@ pub mod model;
 pub mod names;
 pub mod pipeline;
 pub mod render;
-#[allow(clippy::collapsible_if)]
 pub mod source;
 pub mod status;
 pub mod watch;

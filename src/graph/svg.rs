@@ -175,14 +175,13 @@ fn scene(graph: &Graph) -> Scene {
         for dep in &node.depends_on {
             if let (Some(&from), Some(&to)) =
                 (index.get(dep.as_str()), index.get(node.name.as_str()))
+                && seen.insert((from, to))
             {
-                if seen.insert((from, to)) {
-                    scene.edges.push(Edge {
-                        from,
-                        to,
-                        dropped: false,
-                    });
-                }
+                scene.edges.push(Edge {
+                    from,
+                    to,
+                    dropped: false,
+                });
             }
         }
     }
@@ -190,14 +189,13 @@ fn scene(graph: &Graph) -> Scene {
         if let (Some(&from), Some(&to)) = (
             index.get(d.dependency.as_str()),
             index.get(d.release.as_str()),
-        ) {
-            if seen.insert((from, to)) {
-                scene.edges.push(Edge {
-                    from,
-                    to,
-                    dropped: true,
-                });
-            }
+        ) && seen.insert((from, to))
+        {
+            scene.edges.push(Edge {
+                from,
+                to,
+                dropped: true,
+            });
         }
     }
 

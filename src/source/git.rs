@@ -812,13 +812,13 @@ impl<'a> Session<'a> {
             Credentials::Ssh { known_hosts, .. } => parse_known_hosts(known_hosts)?,
             _ => Vec::new(),
         };
-        if let Credentials::Bearer(token) = credentials {
-            if token.is_empty() || token.chars().any(|c| c.is_control() || c == ' ') {
-                return Err(Error::Credentials {
-                    url: remote.display.clone(),
-                    reason: "the bearer token is empty or holds spaces or control characters",
-                });
-            }
+        if let Credentials::Bearer(token) = credentials
+            && (token.is_empty() || token.chars().any(|c| c.is_control() || c == ' '))
+        {
+            return Err(Error::Credentials {
+                url: remote.display.clone(),
+                reason: "the bearer token is empty or holds spaces or control characters",
+            });
         }
         set_socket_timeouts(limits.timeout);
         Ok(Self {

@@ -927,7 +927,7 @@ fn controller_applies_as_the_platform_service_account() {
     repo.write("platform.yaml", "name: tenant\nbundle: main\n")
         .write(
             "bundles/main.yaml",
-            &format!(
+            format!(
                 "releases:\n  - {{name: inside, package: cm, version: 1.0.0, namespace: {allowed}}}\n  - {{name: outside, package: cm, version: 1.0.0, namespace: {other}}}\n"
             ),
         )

@@ -91,10 +91,10 @@ fn by_median(layer: &mut [usize], pos: &mut [usize], adj: &[Vec<usize>]) {
     movable.sort_by(|a, b| a.0.total_cmp(&b.0));
     let mut next = movable.into_iter().map(|(_, v)| v);
     for (slot, m) in layer.iter_mut().zip(&medians) {
-        if m.is_some() {
-            if let Some(v) = next.next() {
-                *slot = v;
-            }
+        if m.is_some()
+            && let Some(v) = next.next()
+        {
+            *slot = v;
         }
     }
     for (i, &v) in layer.iter().enumerate() {
