@@ -334,6 +334,15 @@ fn yaml11_strings(count: usize) -> Vec<String> {
             add(first.to_uppercase().chain(chars).collect(), &mut out);
         }
     }
+    // Long ones: keys over 128 bytes are written as `? key`, numbers over
+    // 309 digits are no longer finite floats.
+    for n in [100, 200, 400, 1500] {
+        add("1".repeat(n), &mut out);
+        add("1_".repeat(n / 2), &mut out);
+        add(format!("0x{}", "f".repeat(n)), &mut out);
+        add(format!("{}.5", "9".repeat(n)), &mut out);
+        add("y".repeat(n), &mut out);
+    }
     while out.len() < count {
         let s: String = match rng.below(4) {
             // A token with something around it.
