@@ -21,6 +21,16 @@ pub enum Stage {
     Webhook,
 }
 
+impl Stage {
+    /// Every stage, in apply order.
+    pub const ALL: [Stage; 4] = [
+        Stage::Foundation,
+        Stage::Class,
+        Stage::Workload,
+        Stage::Webhook,
+    ];
+}
+
 /// The stage of a kind (group without version, e.g. `rbac.authorization.k8s.io`).
 pub fn stage(group: &str, kind: &str) -> Stage {
     match (group, kind) {

@@ -11,11 +11,15 @@
 //!        pure, no cluster              |  needs a cluster
 //! ```
 //!
-//! [`pipeline`] strings the pure stages together; the command line and any
-//! other front end call it rather than the stages one by one.
+//! [`pipeline`] strings the pure stages together from a
+//! [`source::Snapshot`]; [`apply::apply_snapshot`] takes a snapshot to a
+//! cluster. The command line and the controller call those two rather than
+//! the stages one by one.
 
 pub mod apply;
 pub mod cli;
+pub mod client;
+pub mod controller;
 pub mod graph;
 pub mod health;
 pub mod kinds;
@@ -25,4 +29,5 @@ pub mod pipeline;
 pub mod render;
 pub mod source;
 pub mod status;
+pub mod watch;
 pub mod yaml;

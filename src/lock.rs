@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::Distribution;
+use crate::source::Snapshot;
 
 /// The lock file's name, next to the platform file.
 pub const FILE_NAME: &str = "distro.lock";
@@ -88,40 +89,39 @@ impl Lock {
     }
 }
 
-/// Path of the lock for a distribution rooted at `root`.
-pub fn path(root: &Path) -> PathBuf {
-    root.join(FILE_NAME)
+/// Where the lock of a snapshot read from a directory is written; `None`
+/// for other sources, which are never written to.
+pub fn path(snapshot: &Snapshot) -> Option<PathBuf> {
+    snapshot.dir().map(|root| root.join(FILE_NAME))
 }
 
-/// Reads the lock, `None` if there is none.
+/// Reads the lock of a snapshot, `None` if it has none.
 ///
 /// # Errors
-/// The file exists but cannot be read or parsed.
-pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::Read {
-                path: path.into(),
-                message: e.to_string(),
-            });
-        }
+/// The file is not a valid lock.
+pub fn read(snapshot: &Snapshot) -> Result<Option<Lock>, Error> {
+    let Some(bytes) = snapshot.lock() else {
+        return Ok(None);
     };
-    serde_yaml_ng::from_str(&text)
+    let shown = PathBuf::from(snapshot.display(FILE_NAME));
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::Read {
+        path: shown.clone(),
+        message: "not UTF-8 text".into(),
+    })?;
+    serde_yaml_ng::from_str(text)
         .map(Some)
         .map_err(|e| Error::Read {
-            path: path.into(),
+            path: shown,
             message: e.to_string(),
         })
 }
 
-/// With `locked`, fails unless the file on disk equals `wanted`.
+/// With `locked`, fails unless the snapshot's lock equals `wanted`.
 ///
 /// # Errors
 /// [`Error::Stale`] listing every difference.
-pub fn check(path: &Path, wanted: &Lock) -> Result<(), Error> {
-    let on_disk = read(path)?;
+pub fn check(snapshot: &Snapshot, wanted: &Lock) -> Result<(), Error> {
+    let on_disk = read(snapshot)?;
     let changes = match &on_disk {
         None => vec!["  (no lock file)".to_string()],
         Some(lock) => lock.changes(wanted),
@@ -130,7 +130,7 @@ pub fn check(path: &Path, wanted: &Lock) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Stale {
-            path: path.into(),
+            path: PathBuf::from(snapshot.display(FILE_NAME)),
             changes,
         })
     }
@@ -146,9 +146,15 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, Error> {
     if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
         return Ok(false);
     }
-    std::fs::write(path, text).map_err(|e| Error::Write {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
+    // Written aside and renamed: a reader never sees half a lock.
+    let tmp = path.with_extension("lock.tmp~");
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Write {
+            path: path.into(),
+            message: e.to_string(),
+        });
+    }
     Ok(true)
 }

@@ -1,10 +1,11 @@
-//! The pipeline from files to rendered releases, in one place, so that every
-//! front end (command line, controller) runs exactly the same checks.
+//! The pipeline from a [`Snapshot`] to rendered releases, in one place, so
+//! that every front end (command line, controller) runs exactly the same
+//! checks.
 //!
 //! # Guarantees
-//! Nothing is written (not even the lock) unless every stage succeeded.
-
-use std::path::PathBuf;
+//! The pipeline is pure: it reads only the snapshot and writes nothing, not
+//! even the lock. The commands that own files (`render`, `validate`, ...)
+//! write `distro.lock` themselves, after everything else succeeded.
 
 use crate::graph::{self, Graph};
 use crate::lock::{self, Lock};
@@ -32,16 +33,49 @@ pub enum Problem {
 #[error("{} problem(s) found", .0.len())]
 pub struct Invalid(pub Vec<Problem>);
 
+impl Invalid {
+    /// The problems, one per line, cut to about `limit` bytes (a status
+    /// condition or an Event must stay small), saying how many were left out.
+    pub fn summary(&self, limit: usize) -> String {
+        let mut out = String::new();
+        for (i, p) in self.0.iter().enumerate() {
+            let line = p.to_string();
+            if !out.is_empty() && out.len() + line.len() + 1 > limit {
+                out.push_str(&format!("\n... and {} more", self.0.len() - i));
+                break;
+            }
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            if line.len() > limit {
+                let mut cut = limit;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                out.push_str(&line[..cut]);
+                out.push_str("...");
+            } else {
+                out.push_str(&line);
+            }
+        }
+        out
+    }
+}
+
+impl From<source::Error> for Invalid {
+    fn from(e: source::Error) -> Self {
+        invalid(vec![e])
+    }
+}
+
 fn invalid<E: Into<Problem>>(errors: Vec<E>) -> Invalid {
     Invalid(errors.into_iter().map(Into::into).collect())
 }
 
 /// How to run the pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// The platform file; its directory is the distribution root.
-    pub platform: PathBuf,
-    /// Fail when `distro.lock` does not match instead of rewriting it.
+    /// Fail when the snapshot's `distro.lock` does not match.
     pub locked: bool,
 }
 
@@ -50,7 +84,16 @@ pub struct Loaded {
     pub snapshot: Snapshot,
     pub distribution: Distribution,
     pub graph: Graph,
+    /// What the lock should say now.
     pub lock: Lock,
+}
+
+impl Loaded {
+    /// Whether the snapshot's lock differs from what the inputs resolve to
+    /// (a command that owns the directory rewrites it).
+    pub fn lock_changed(&self) -> bool {
+        lock::check(&self.snapshot, &self.lock).is_err()
+    }
 }
 
 /// A rendered distribution.
@@ -60,17 +103,16 @@ pub struct Rendered {
     pub releases: Vec<RenderedRelease>,
 }
 
-/// Reads, validates and resolves the distribution and builds its DAG.
+/// Validates and resolves the distribution and builds its DAG.
 ///
 /// # Errors
 /// Every input problem found up to the graph; with `locked`, a stale lock.
-pub fn load(options: &Options) -> Result<Loaded, Invalid> {
-    let snapshot = Snapshot::from_dir(&options.platform).map_err(|e| invalid(vec![e]))?;
+pub fn load(snapshot: Snapshot, options: &Options) -> Result<Loaded, Invalid> {
     let distribution = model::load(&snapshot).map_err(invalid)?;
     let graph = graph::build(&distribution.releases).map_err(invalid)?;
     let lock = Lock::of(&distribution);
     if options.locked {
-        lock::check(&lock::path(snapshot.root()), &lock).map_err(|e| invalid(vec![e]))?;
+        lock::check(&snapshot, &lock).map_err(|e| invalid(vec![e]))?;
     }
     Ok(Loaded {
         snapshot,
@@ -80,13 +122,12 @@ pub fn load(options: &Options) -> Result<Loaded, Invalid> {
     })
 }
 
-/// Loads and renders the distribution, then updates `distro.lock` (unless
-/// `locked`, where it must already match).
+/// Loads and renders the distribution.
 ///
 /// # Errors
-/// Every problem of every stage; nothing is written then.
-pub fn render(options: &Options) -> Result<Rendered, Invalid> {
-    let loaded = load(options)?;
+/// Every problem of every stage.
+pub fn render(snapshot: Snapshot, options: &Options) -> Result<Rendered, Invalid> {
+    let loaded = load(snapshot, options)?;
     let started = std::time::Instant::now();
     let mut by_name: std::collections::HashMap<String, RenderedRelease> =
         render::render(&loaded.snapshot, &loaded.distribution)
@@ -107,11 +148,42 @@ pub fn render(options: &Options) -> Result<Rendered, Invalid> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "rendered"
     );
-    if !options.locked {
-        let path = lock::path(loaded.snapshot.root());
-        if lock::write(&path, &loaded.lock).map_err(|e| invalid(vec![e]))? {
-            tracing::info!(path = %path.display(), "updated lock");
-        }
-    }
     Ok(Rendered { loaded, releases })
+}
+
+/// Writes `distro.lock` next to the platform file when the snapshot was read
+/// from a directory and the lock changed. Commands call this last, after
+/// every other output was written.
+///
+/// # Errors
+/// The lock cannot be written.
+pub fn write_lock(loaded: &Loaded) -> Result<(), Invalid> {
+    let Some(path) = lock::path(&loaded.snapshot) else {
+        return Ok(());
+    };
+    if lock::write(&path, &loaded.lock).map_err(|e| invalid(vec![e]))? {
+        tracing::info!(path = %path.display(), "updated lock");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_is_bounded_and_counts_the_rest() {
+        let problems = (0..50)
+            .map(|i| {
+                Problem::Lock(lock::Error::Read {
+                    path: format!("f{i}").into(),
+                    message: "x".repeat(40),
+                })
+            })
+            .collect();
+        let s = Invalid(problems).summary(300);
+        assert!(s.len() < 400, "{}", s.len());
+        assert!(s.contains("more"), "{s}");
+        assert!(s.starts_with("f0: cannot read"), "{s}");
+    }
 }

@@ -11,6 +11,7 @@ use super::Context;
 use super::change::Action;
 use super::error::Error;
 use super::object::{self, Desired};
+use super::prune::{self, Verdict};
 use crate::render::RenderedRelease;
 use crate::status::InventoryEntry;
 
@@ -37,15 +38,15 @@ impl DiffReport {
     }
 }
 
-/// Compares every object with the cluster.
+/// Compares every object with the cluster. Objects to prune are the ones
+/// apply would delete: the same [`prune::decide`] decides for both.
 ///
 /// # Errors
 /// An object the API server rejects in the dry run, or an API failure.
 pub async fn diff(ctx: &Context, releases: &[RenderedRelease]) -> Result<DiffReport, Error> {
     let mut report = DiffReport::default();
-    let mut current: BTreeSet<(String, String)> = BTreeSet::new();
+    let platform = prune::platform_objects(releases);
     for release in releases {
-        current.insert((release.namespace.clone(), release.name.clone()));
         let mut entries = BTreeSet::new();
         for rendered in &release.objects {
             let desired = Desired::from_rendered(rendered)?;
@@ -60,24 +61,20 @@ pub async fn diff(ctx: &Context, releases: &[RenderedRelease]) -> Result<DiffRep
                 .iter()
                 .filter(|e| !entries.contains(&e.key()))
             {
-                if !keeps(old) {
+                if prune::decide(ctx, old, &platform).await?.0 == Verdict::Delete {
                     report.objects.push(deleted(&release.name, old));
                 }
             }
         }
     }
-    for record in ctx.store.list().await? {
-        if !current.contains(&(record.namespace.clone(), record.name.clone())) {
-            for old in record.inventory.iter().filter(|e| !keeps(e)) {
+    for record in prune::removed_records(ctx, releases).await? {
+        for old in record.inventory.iter().rev() {
+            if prune::decide(ctx, old, &platform).await?.0 == Verdict::Delete {
                 report.objects.push(deleted(&record.name, old));
             }
         }
     }
     Ok(report)
-}
-
-fn keeps(entry: &InventoryEntry) -> bool {
-    entry.kind == "CustomResourceDefinition"
 }
 
 fn deleted(release: &str, entry: &InventoryEntry) -> ObjectDiff {

@@ -18,10 +18,12 @@ mod change;
 mod diff;
 mod discovery;
 mod error;
+mod identity;
 mod object;
 mod prune;
 mod release;
 mod schedule;
+mod snapshot;
 mod wait;
 
 use std::time::{Duration, SystemTime};
@@ -30,10 +32,15 @@ pub use change::{Action, Change, ChangeSet};
 pub use diff::{DiffReport, ObjectDiff, diff};
 pub use discovery::Resolver;
 pub use error::Error;
-pub use object::{FORCE_ANNOTATION, PRUNE_ANNOTATION};
-pub use schedule::{Event, run};
+pub use identity::{FIELD_MANAGER, ObjectKey};
+pub use object::FORCE_ANNOTATION;
+pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
+pub use schedule::{Event, install_crd, run};
+pub use snapshot::{Applied, SnapshotError, apply_snapshot};
 
-use crate::status::{Store, Summary};
+use serde::Serialize;
+
+use crate::status::{Owner, Store, Summary};
 
 /// How to apply.
 #[derive(Debug, Clone)]
@@ -48,6 +55,11 @@ pub struct Options {
     pub concurrency: usize,
     /// Remove releases that left the platform.
     pub prune: bool,
+    /// The revision of the source applied from (a Git commit), recorded in
+    /// every Release applied.
+    pub source_revision: Option<String>,
+    /// Refuse a snapshot whose `distro.lock` is not current.
+    pub locked: bool,
 }
 
 impl Default for Options {
@@ -58,6 +70,8 @@ impl Default for Options {
             timeout: Duration::from_secs(300),
             concurrency: 4,
             prune: true,
+            source_revision: None,
+            locked: false,
         }
     }
 }
@@ -71,35 +85,69 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context for the releases of `platform`.
-    pub fn new(client: kube::Client, platform: &str, options: Options) -> Self {
+    /// A context for the releases of `owner`.
+    pub fn new(client: kube::Client, owner: Owner, options: Options) -> Self {
         Context {
             resolver: Resolver::new(client.clone()),
-            store: Store::new(client.clone(), platform),
+            store: Store::new(client.clone(), owner),
             client,
             options,
         }
     }
 }
 
-/// The outcome of one release.
-#[derive(Debug, Clone)]
+/// The outcome of one release. Its JSON form is what `distro apply -o
+/// json` prints and what the controller's Events and status are made of.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReleaseReport {
     pub name: String,
     pub namespace: String,
     /// `<version>@sha256:<12 hex>`.
     pub revision: String,
+    #[serde(flatten)]
     pub summary: Summary,
+    #[serde(flatten)]
     pub changes: ChangeSet,
     /// When the release started (its dependencies were Ready); `None` when
     /// it never started.
+    #[serde(rename = "startedAt", serialize_with = "timestamp_opt")]
     pub started: Option<SystemTime>,
     /// When it ended (Ready or failed).
+    #[serde(rename = "finishedAt", serialize_with = "timestamp")]
     pub finished: SystemTime,
 }
 
+fn rfc3339(t: SystemTime) -> String {
+    let d = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    // Fixed width, so that timestamps compare as strings.
+    k8s_openapi::jiff::Timestamp::from_millisecond(d.as_millis() as i64)
+        .map(|ts| ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .unwrap_or_default()
+}
+
+fn timestamp<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*t))
+}
+
+fn timestamp_opt<S: serde::Serializer>(t: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&rfc3339(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+impl ReleaseReport {
+    /// Whether the release ended Ready.
+    pub fn ready(&self) -> bool {
+        self.summary.ready()
+    }
+}
+
 /// The outcome of a run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     /// In apply order.
     pub releases: Vec<ReleaseReport>,

@@ -8,14 +8,12 @@ use serde_json::Value;
 use super::change::Action;
 use super::discovery::{Resolved, Resolver};
 use super::error::{Error, api_status};
-use crate::render::MANAGER;
+use super::identity::FIELD_MANAGER;
 use crate::status::InventoryEntry;
 
 /// Annotation that lets distro delete and recreate an object whose change
 /// touches an immutable field.
 pub const FORCE_ANNOTATION: &str = "distro.dev/force";
-/// Annotation that keeps an object when it leaves its release.
-pub const PRUNE_ANNOTATION: &str = "distro.dev/prune";
 
 /// How long a kind may stay missing from discovery before apply calls it
 /// unknown.
@@ -341,7 +339,7 @@ pub async fn live(
 
 /// Server-side apply parameters with field manager `distro`.
 pub fn params(force_conflicts: bool) -> PatchParams {
-    let params = PatchParams::apply(MANAGER);
+    let params = PatchParams::apply(FIELD_MANAGER);
     if force_conflicts {
         params.force()
     } else {
@@ -349,19 +347,17 @@ pub fn params(force_conflicts: bool) -> PatchParams {
     }
 }
 
-/// Deletes an object that left its release, unless it must be kept.
+/// The live object named by an inventory entry and its API; `None` when
+/// it (or its whole kind) is gone.
 ///
 /// # Errors
-/// The API server fails (an object already gone counts as deleted).
-pub async fn prune(
+/// The API server fails.
+pub async fn find_entry(
     client: &kube::Client,
     resolver: &Resolver,
     entry: &InventoryEntry,
-) -> Result<Action, Error> {
+) -> Result<Option<(Api<DynamicObject>, DynamicObject)>, Error> {
     let display = entry.to_string();
-    if entry.group == "apiextensions.k8s.io" && entry.kind == "CustomResourceDefinition" {
-        return Ok(Action::Skipped);
-    }
     let api_version = if entry.group.is_empty() {
         entry.version.clone()
     } else {
@@ -380,38 +376,34 @@ pub async fn prune(
     {
         Ok(found) => found,
         // The kind is gone (its CRD was removed): so are its objects.
-        Err(Error::UnknownKind { .. }) => return Ok(Action::Deleted),
+        Err(Error::UnknownKind { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     let live = api
         .get_opt(&entry.name)
         .await
         .map_err(|source| Error::Api {
-            object: display.clone(),
+            object: display,
             action: "get",
             source,
         })?;
-    let Some(live) = live else {
-        return Ok(Action::Deleted);
-    };
-    let keep = live
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(PRUNE_ANNOTATION))
-        .is_some_and(|v| v == "disabled");
-    if keep {
-        return Ok(Action::Skipped);
-    }
+    Ok(live.map(|l| (api, l)))
+}
+
+/// Deletes an object (in the background, as kubectl does).
+///
+/// # Errors
+/// The API server fails (an object already gone counts as deleted).
+pub async fn delete(api: &Api<DynamicObject>, entry: &InventoryEntry) -> Result<(), Error> {
     let dp = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..Default::default()
     };
     match api.delete(&entry.name, &dp).await {
-        Ok(_) => Ok(Action::Deleted),
-        Err(e) if matches!(api_status(&e), Some((404, _))) => Ok(Action::Deleted),
+        Ok(_) => Ok(()),
+        Err(e) if matches!(api_status(&e), Some((404, _))) => Ok(()),
         Err(source) => Err(Error::Api {
-            object: display,
+            object: entry.to_string(),
             action: "delete",
             source,
         }),

@@ -5,16 +5,17 @@
 use std::collections::BTreeSet;
 use std::time::SystemTime;
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt};
 use kube::api::{Patch, PatchParams};
 
 use super::change::{Action, ChangeSet};
 use super::error::Error;
+use super::identity::{FIELD_MANAGER, ObjectKey};
 use super::object::{self, Desired};
 use super::wait::{self, Pending};
-use super::{Context, ReleaseReport};
+use super::{Context, ReleaseReport, prune};
 use crate::kinds::Stage;
-use crate::render::{MANAGER, ObjectKey, RenderedRelease};
+use crate::render::RenderedRelease;
 use crate::status::{DependencyRef, InventoryEntry, Reason, ReleaseRecord, Summary};
 
 /// How many objects of one stage are applied at once.
@@ -36,12 +37,9 @@ pub async fn apply(
     let revision = ReleaseRecord::revision(&release.version, &release.digest);
     let mut changes = ChangeSet::default();
     let outcome = run(ctx, release, depends_on, platform_objects, &mut changes).await;
-    let summary = match &outcome {
-        Ok(s) => s.clone(),
-        Err((reason, e)) => Summary {
-            reason: *reason,
-            message: e.to_string(),
-        },
+    let summary = match outcome {
+        Ok(s) => s,
+        Err(s) => s,
     };
     ReleaseReport {
         name: release.name.clone(),
@@ -54,7 +52,12 @@ pub async fn apply(
     }
 }
 
-type Failure = (Reason, Error);
+fn failed(reason: Reason, e: impl std::fmt::Display) -> Summary {
+    Summary {
+        reason,
+        message: e.to_string(),
+    }
+}
 
 async fn run(
     ctx: &Context,
@@ -62,18 +65,34 @@ async fn run(
     depends_on: Vec<DependencyRef>,
     platform_objects: &PlatformObjects<'_>,
     changes: &mut ChangeSet,
-) -> Result<Summary, Failure> {
-    let apply_failed = |e: Error| (Reason::ApplyFailed, e);
+) -> Result<Summary, Summary> {
+    let apply_failed = |e: &dyn std::fmt::Display| failed(Reason::ApplyFailed, e);
     let previous = ctx
         .store
         .get(&release.namespace, &release.name)
         .await
-        .map_err(|e| apply_failed(e.into()))?;
+        .map_err(|e| apply_failed(&e))?;
+
+    // A release belongs to one owner: never take over another platform's.
+    if let Some(p) = &previous
+        && let Some(owner) = &p.owner
+        && owner != ctx.store.owner()
+    {
+        return Err(failed(
+            Reason::OwnershipConflict,
+            format!(
+                "Release/{}/{} belongs to {owner}; not applied by {}",
+                release.namespace,
+                release.name,
+                ctx.store.owner()
+            ),
+        ));
+    }
 
     // The Release object lives in the release's namespace: make sure it exists.
     ensure_namespace(ctx, &release.namespace)
         .await
-        .map_err(apply_failed)?;
+        .map_err(|e| apply_failed(&e))?;
 
     let desired_record = ReleaseRecord {
         name: release.name.clone(),
@@ -88,46 +107,49 @@ async fn run(
         .store
         .write_spec(previous.as_ref(), &desired_record)
         .await
-        .map_err(|e| apply_failed(e.into()))?;
+        .map_err(|e| apply_failed(&e))?;
+    let rev = ReleaseRecord::revision(&release.version, &release.digest);
     let revision_changed = previous.as_ref().is_none_or(|p| p.digest != release.digest);
     if revision_changed {
         let progressing = Summary {
             reason: Reason::Progressing,
-            message: format!(
-                "applying revision {}",
-                ReleaseRecord::revision(&release.version, &release.digest)
-            ),
+            message: format!("applying revision {rev}"),
         };
         ctx.store
-            .write_status(&record, &progressing, None)
+            .write_status(&record, &progressing, None, None)
             .await
-            .map_err(|e| apply_failed(e.into()))?;
+            .map_err(|e| apply_failed(&e))?;
     }
 
-    let result = apply_objects(ctx, release, changes).await;
-    let (inventory, pending) = match result {
-        Ok(ok) => ok,
+    let mut applied = Vec::new();
+    let result = apply_objects(ctx, release, changes, &mut applied).await;
+    let pending = match result {
+        Ok(pending) => pending,
         Err(e) => {
-            let summary = Summary {
-                reason: Reason::ApplyFailed,
-                message: e.to_string(),
-            };
-            let _ = ctx.store.write_status(&record, &summary, None).await;
-            return Err((Reason::ApplyFailed, e));
+            // What was applied before the failure joins the inventory, so a
+            // later run can still prune it.
+            let inventory = union(&record.inventory, &applied);
+            let summary = failed(Reason::ApplyFailed, &e);
+            if let Err(write) = ctx
+                .store
+                .write_status(&record, &summary, Some(&inventory), None)
+                .await
+            {
+                tracing::warn!(release = %release.name, "recording the failure failed: {write}");
+            }
+            return Err(summary);
         }
     };
 
-    // Prune what left the release, unless another release of the platform
-    // renders it now (it moved). Inventory keeps entries that could not be
-    // deleted so that a later run tries again.
-    let current: BTreeSet<ObjectKey> = inventory.iter().map(InventoryEntry::key).collect();
-    let mut kept = inventory.clone();
+    // Prune what left the release. The inventory keeps entries that could
+    // not be deleted so that a later run tries again.
+    let current: BTreeSet<ObjectKey> = applied.iter().map(InventoryEntry::key).collect();
+    let mut kept = applied.clone();
     for old in &record.inventory {
-        let key = old.key();
-        if current.contains(&key) || platform_objects.contains(&key) {
+        if current.contains(&old.key()) {
             continue;
         }
-        match object::prune(&ctx.client, &ctx.resolver, old).await {
+        match prune::prune_entry(ctx, old, platform_objects).await {
             Ok(action) => changes.push(old.to_string(), action),
             Err(e) => {
                 tracing::warn!(release = %release.name, "prune failed: {e}");
@@ -139,27 +161,21 @@ async fn run(
     if ctx.options.wait
         && let Err(e) = wait::all_ready(pending, ctx.options.timeout).await
     {
-        let summary = Summary {
-            reason: Reason::HealthCheckFailed,
-            message: e.to_string(),
-        };
-        let _ = ctx.store.write_status(&record, &summary, Some(&kept)).await;
-        return Err((Reason::HealthCheckFailed, e));
+        let summary = failed(Reason::HealthCheckFailed, &e);
+        let _ = ctx
+            .store
+            .write_status(&record, &summary, Some(&kept), None)
+            .await;
+        return Err(summary);
     }
 
-    let rev = ReleaseRecord::revision(&release.version, &release.digest);
     // Keep the reason of a release that was already ready at this revision,
     // so a no-op run writes nothing.
     let reason = match (&previous, record.ready()) {
         (Some(p), Some(c))
-            if p.last_applied_revision.as_deref() == Some(rev.as_str())
-                && c.reason != "Progressing" =>
+            if p.last_applied_revision.as_deref() == Some(rev.as_str()) && c.reason.ready() =>
         {
-            if c.reason == "InstallSucceeded" {
-                Reason::InstallSucceeded
-            } else {
-                Reason::UpgradeSucceeded
-            }
+            c.reason
         }
         (Some(p), _) if p.last_applied_revision.is_some() => Reason::UpgradeSucceeded,
         _ => Reason::InstallSucceeded,
@@ -169,33 +185,44 @@ async fn run(
         message: format!("Applied revision {rev}"),
     };
     ctx.store
-        .write_status(&record, &summary, Some(&kept))
+        .write_status(
+            &record,
+            &summary,
+            Some(&kept),
+            ctx.options.source_revision.as_deref(),
+        )
         .await
-        .map_err(|e| apply_failed(e.into()))?;
+        .map_err(|e| apply_failed(&e))?;
     Ok(summary)
 }
 
-/// Applies every object, stage by stage. Returns the inventory and the
-/// objects to wait for.
+/// `base` plus the entries of `more` it lacks, in order.
+fn union(base: &[InventoryEntry], more: &[InventoryEntry]) -> Vec<InventoryEntry> {
+    let mut out = base.to_vec();
+    for e in more {
+        if !out.iter().any(|b| b.key() == e.key()) {
+            out.push(e.clone());
+        }
+    }
+    out
+}
+
+/// Applies every object, stage by stage, adding each applied object to
+/// `inventory` as it goes (so that a failure leaves what was applied there).
+/// Returns the objects to wait for.
 async fn apply_objects(
     ctx: &Context,
     release: &RenderedRelease,
     changes: &mut ChangeSet,
-) -> Result<(Vec<InventoryEntry>, Vec<Pending>), Error> {
+    inventory: &mut Vec<InventoryEntry>,
+) -> Result<Vec<Pending>, Error> {
     let desired: Vec<Desired> = release
         .objects
         .iter()
         .map(Desired::from_rendered)
         .collect::<Result<_, _>>()?;
-    let stages = [
-        Stage::Foundation,
-        Stage::Class,
-        Stage::Workload,
-        Stage::Webhook,
-    ];
-    let mut inventory = Vec::new();
     let mut pending = Vec::new();
-    for stage in stages {
+    for stage in Stage::ALL {
         let batch: Vec<(&Desired, &crate::render::Object)> = desired
             .iter()
             .zip(&release.objects)
@@ -204,33 +231,18 @@ async fn apply_objects(
         if batch.is_empty() {
             continue;
         }
-        let results: Vec<(Action, Pending, InventoryEntry, bool)> = futures::stream::iter(batch)
-            .map(|(d, _)| async move {
-                let applied =
-                    object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts)
-                        .await?;
-                let is_crd = d.kind == "CustomResourceDefinition";
-                Ok::<_, Error>((
-                    applied.action,
-                    Pending {
-                        api: applied.api,
-                        name: d.name.clone(),
-                        display: d.display.clone(),
-                        last: applied.live,
-                        types: kube::api::TypeMeta {
-                            api_version: d.api_version.clone(),
-                            kind: d.kind.clone(),
-                        },
-                    },
-                    d.inventory_entry(),
-                    is_crd,
-                ))
-            })
-            .buffered(OBJECT_CONCURRENCY)
-            .try_collect()
-            .await?;
+        let targets: Vec<&Desired> = batch.into_iter().map(|(d, _)| d).collect();
+        let results = apply_batch(ctx, &targets).await;
         let mut crds = Vec::new();
-        for (action, p, entry, is_crd) in results {
+        let mut first_error = None;
+        for result in results {
+            let (action, p, entry, is_crd) = match result {
+                Ok(ok) => ok,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    continue;
+                }
+            };
             changes.push(p.display.clone(), action);
             inventory.push(entry);
             if is_crd {
@@ -239,13 +251,61 @@ async fn apply_objects(
                 pending.push(p);
             }
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
         // Custom resources of a CRD can only be applied once it is
         // Established; wait here, whatever `--wait` says.
         if !crds.is_empty() {
             wait::all_ready(crds, ctx.options.timeout).await?;
         }
     }
-    Ok((inventory, pending))
+    Ok(pending)
+}
+
+/// What applying one object gives: its action, what to wait for, its
+/// inventory entry, and whether it is a CRD.
+type AppliedObject = (Action, Pending, InventoryEntry, bool);
+
+/// Applies `targets` with at most [`OBJECT_CONCURRENCY`] requests in
+/// flight, results in input order. Written as a loop over boxed futures, not
+/// a stream of closures: that keeps the future `Send` for the controller's
+/// spawned tasks.
+async fn apply_batch(ctx: &Context, targets: &[&Desired]) -> Vec<Result<AppliedObject, Error>> {
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    let mut results = Vec::with_capacity(targets.len());
+    let mut next = targets.iter();
+    loop {
+        while in_flight.len() < OBJECT_CONCURRENCY {
+            let Some(d) = next.next() else { break };
+            in_flight.push_back(apply_one(ctx, d).boxed());
+        }
+        match in_flight.next().await {
+            Some(r) => results.push(r),
+            None => break,
+        }
+    }
+    results
+}
+
+async fn apply_one(ctx: &Context, d: &Desired) -> Result<AppliedObject, Error> {
+    let applied = object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts).await?;
+    let is_crd = d.kind == "CustomResourceDefinition";
+    Ok((
+        applied.action,
+        Pending {
+            api: applied.api,
+            name: d.name.clone(),
+            display: d.display.clone(),
+            last: applied.live,
+            types: kube::api::TypeMeta {
+                api_version: d.api_version.clone(),
+                kind: d.kind.clone(),
+            },
+        },
+        d.inventory_entry(),
+        is_crd,
+    ))
 }
 
 /// Creates the namespace when it does not exist. An existing namespace is
@@ -268,7 +328,7 @@ async fn ensure_namespace(ctx: &Context, namespace: &str) -> Result<(), Error> {
     });
     api.patch(
         namespace,
-        &PatchParams::apply(MANAGER),
+        &PatchParams::apply(FIELD_MANAGER),
         &Patch::Apply(&body),
     )
     .await

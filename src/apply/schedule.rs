@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use futures::FutureExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::error::Error;
@@ -19,8 +20,9 @@ use crate::status::{self, DependencyRef, Reason, ReleaseRecord, Summary};
 pub enum Event {
     /// A release's dependencies are Ready and it started.
     Started { name: String, objects: usize },
-    /// A release ended (Ready, failed, or skipped for a dependency).
-    Finished(ReleaseReport),
+    /// A release ended (Ready, failed, or skipped for a dependency);
+    /// `total` releases are in the run.
+    Finished { report: ReleaseReport, total: usize },
     /// A release that left the platform was removed.
     Removed(ReleaseReport),
 }
@@ -36,7 +38,13 @@ pub async fn run(
     graph: &Graph,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Report, Error> {
-    install_crd(ctx).await?;
+    install_crd(
+        &ctx.client,
+        &ctx.resolver,
+        status::crd_object(),
+        ctx.options.timeout,
+    )
+    .await?;
     let emit = |e: Event| {
         if let Some(tx) = &events {
             let _ = tx.send(e);
@@ -110,9 +118,15 @@ pub async fn run(
             if let Some((tx, _)) = channels.get(r.name.as_str()) {
                 let _ = tx.send(Some(report.summary.ready()));
             }
-            emit(Event::Finished(report.clone()));
+            emit(Event::Finished {
+                report: report.clone(),
+                total: releases.len(),
+            });
             report
         }
+        // Boxed as Send: the controller runs this on a spawned task, and
+        // an unboxed future of borrowing closures trips rustc's Send check.
+        .boxed()
     });
     let reports = futures::future::join_all(tasks).await;
 
@@ -154,7 +168,7 @@ async fn dependency_not_ready(
     if let Ok(previous) = ctx.store.get(&r.namespace, &r.name).await
         && let Ok(written) = ctx.store.write_spec(previous.as_ref(), &record).await
     {
-        let _ = ctx.store.write_status(&written, &summary, None).await;
+        let _ = ctx.store.write_status(&written, &summary, None, None).await;
     }
     ReleaseReport {
         name: r.name.clone(),
@@ -167,23 +181,31 @@ async fn dependency_not_ready(
     }
 }
 
-/// Applies the `Release` CRD (no write when unchanged) and waits until it is
-/// Established.
-async fn install_crd(ctx: &Context) -> Result<(), Error> {
-    let value = status::crd_object();
+/// Applies a CustomResourceDefinition distro itself needs (no write when
+/// unchanged) and waits until it is Established.
+///
+/// # Errors
+/// The API server rejects it, or it is not Established within `timeout`.
+pub async fn install_crd(
+    client: &kube::Client,
+    resolver: &super::Resolver,
+    crd: serde_json::Value,
+    timeout: std::time::Duration,
+) -> Result<(), Error> {
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let desired = Desired {
-        value,
+        value: crd,
         api_version: "apiextensions.k8s.io/v1".into(),
         kind: "CustomResourceDefinition".into(),
         namespace: None,
-        name: format!("{}.{}", status::PLURAL, status::GROUP),
-        display: format!(
-            "CustomResourceDefinition/{}.{}",
-            status::PLURAL,
-            status::GROUP
-        ),
+        display: format!("CustomResourceDefinition/{name}"),
+        name,
     };
-    let applied = object::apply(&ctx.client, &ctx.resolver, &desired, true).await?;
+    let applied = object::apply(client, resolver, &desired, true).await?;
     wait::all_ready(
         vec![wait::Pending {
             api: applied.api,
@@ -195,7 +217,7 @@ async fn install_crd(ctx: &Context) -> Result<(), Error> {
                 kind: desired.kind.clone(),
             },
         }],
-        ctx.options.timeout,
+        timeout,
     )
     .await
 }

@@ -1,13 +1,13 @@
 //! `distro apply`.
 
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::Global;
 use super::cluster::{Format, Row, block_on, client, table};
-use crate::apply::{self, Context, Event, Options, ReleaseReport};
+use crate::apply::{self, Event, Options, ReleaseReport, SnapshotError};
 use crate::model::parse_duration;
 use crate::pipeline;
 
@@ -39,60 +39,50 @@ fn duration(s: &str) -> Result<Duration, String> {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    // Validate everything before the first write.
-    let rendered = pipeline::render(&global.options())?;
+    // Validate everything before the first write: an invalid snapshot is
+    // refused before any client is built.
+    let snapshot = global.snapshot()?;
     let options = Options {
         force_conflicts: args.force_conflicts,
         wait: args.wait,
         timeout: args.timeout,
         concurrency: args.concurrency,
         prune: args.prune,
+        source_revision: None,
+        locked: global.locked,
     };
-    let total = rendered.releases.len();
-    let report = block_on(async {
-        let ctx = Context::new(
-            client().await?,
-            &rendered.loaded.distribution.platform.name,
-            options,
-        );
+    let applied = block_on(async {
+        let client = client(global).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let progress = tokio::spawn(show_progress(rx, total));
-        let report = apply::run(&ctx, &rendered.releases, &rendered.loaded.graph, Some(tx)).await;
+        let progress = tokio::spawn(show_progress(rx));
+        let applied = apply::apply_snapshot(client, snapshot, None, options, Some(tx)).await;
         let _ = progress.await;
-        report.map_err(anyhow::Error::from)
-    })??;
-
-    let rows: Vec<Row> = report
-        .releases
-        .iter()
-        .map(|r| Row {
-            namespace: r.namespace.clone(),
-            name: r.name.clone(),
-            revision: r.revision.clone(),
-            ready: if r.summary.ready() { "True" } else { "False" }.into(),
-            reason: r.summary.reason.to_string(),
-            message: r.summary.message.clone(),
+        applied.map_err(|e| match e {
+            SnapshotError::Invalid(invalid) => anyhow::Error::from(invalid),
+            other => anyhow::Error::from(other),
         })
-        .collect();
+    })??;
+    pipeline::write_lock(&applied.rendered.loaded)?;
+    let report = applied.report;
+
     match args.output {
-        Format::Table => super::print(&table(&rows))?,
-        Format::Json => {
-            let json: Vec<serde_json::Value> = report
+        Format::Table => {
+            let rows: Vec<Row> = report
                 .releases
                 .iter()
-                .zip(&rows)
-                .map(|(r, row)| {
-                    serde_json::json!({
-                        "namespace": row.namespace, "name": row.name, "revision": row.revision,
-                        "ready": row.ready, "reason": row.reason, "message": row.message,
-                        "changes": r.changes.changes,
-                        "startedAt": r.started.map(unix_millis),
-                        "finishedAt": unix_millis(r.finished),
-                    })
+                .chain(&report.removed)
+                .map(|r| Row {
+                    namespace: r.namespace.clone(),
+                    name: r.name.clone(),
+                    revision: r.revision.clone(),
+                    ready: if r.ready() { "True" } else { "False" }.into(),
+                    reason: r.summary.reason.to_string(),
+                    message: r.summary.message.clone(),
                 })
                 .collect();
-            super::print(&(serde_json::to_string_pretty(&json)? + "\n"))?;
+            super::print(&table(&rows))?
         }
+        Format::Json => super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?,
     }
     Ok(if report.all_ready() {
         ExitCode::SUCCESS
@@ -101,24 +91,18 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn unix_millis(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Prints one line per release event on stderr: readable live in a
 /// terminal and in CI logs alike.
-async fn show_progress(mut rx: mpsc::UnboundedReceiver<Event>, total: usize) {
+async fn show_progress(mut rx: mpsc::UnboundedReceiver<Event>) {
     let mut done = 0usize;
     while let Some(event) = rx.recv().await {
         match event {
             Event::Started { name, objects } => {
                 eprintln!("  ...  {name}: applying {objects} objects")
             }
-            Event::Finished(r) => {
+            Event::Finished { report, total } => {
                 done += 1;
-                eprintln!("[{done}/{total}] {}", describe(&r));
+                eprintln!("[{done}/{total}] {}", describe(&report));
             }
             Event::Removed(r) => eprintln!("  -    {}: removed ({})", r.name, r.changes.summary()),
         }

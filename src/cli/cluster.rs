@@ -17,16 +17,8 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
 
 /// A client from `KUBECONFIG`, `~/.kube/config` or the in-cluster
 /// service account, as kubectl finds it.
-pub async fn client() -> anyhow::Result<kube::Client> {
-    let mut config = kube::Config::infer().await.context(
-        "no usable kubeconfig (KUBECONFIG, ~/.kube/config) or in-cluster service account",
-    )?;
-    // Name ourselves in audit logs and API server metrics.
-    let agent = concat!("distro/", env!("CARGO_PKG_VERSION"));
-    if let Ok(value) = http::HeaderValue::from_str(agent) {
-        config.headers.push((http::header::USER_AGENT, value));
-    }
-    kube::Client::try_from(config).context("building the Kubernetes client")
+pub async fn client(global: &super::Global) -> anyhow::Result<kube::Client> {
+    Ok(crate::client::connect(&global.target()).await?)
 }
 
 /// Output of commands that print the release table.
@@ -61,7 +53,7 @@ impl Row {
             ready: ready
                 .map(|c| c.status.to_string())
                 .unwrap_or_else(|| "Unknown".into()),
-            reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+            reason: ready.map(|c| c.reason.to_string()).unwrap_or_default(),
             message: ready.map(|c| c.message.clone()).unwrap_or_default(),
         }
     }
@@ -82,17 +74,22 @@ pub fn table(rows: &[Row]) -> String {
             ]
         })
         .collect();
+    columns(&headers, &cells)
+}
+
+/// Aligned columns as kubectl prints them; the last column is not padded.
+pub fn columns<const N: usize>(headers: &[&str; N], cells: &[[String; N]]) -> String {
     let mut widths = headers.map(str::len);
-    for row in &cells {
+    for row in cells {
         for (w, c) in widths.iter_mut().zip(row) {
             *w = (*w).max(c.len());
         }
     }
     let mut out = String::new();
-    let line = |out: &mut String, cols: [&str; 5]| {
+    let mut line = |cols: Vec<&str>| {
         let mut s = String::new();
         for (i, c) in cols.iter().enumerate() {
-            if i == 4 {
+            if i + 1 == N {
                 s.push_str(c);
             } else {
                 s.push_str(&format!("{c:<w$}   ", w = widths[i]));
@@ -101,9 +98,9 @@ pub fn table(rows: &[Row]) -> String {
         out.push_str(s.trim_end());
         out.push('\n');
     };
-    line(&mut out, headers);
-    for row in &cells {
-        line(&mut out, [&row[0], &row[1], &row[2], &row[3], &row[4]]);
+    line(headers.to_vec());
+    for row in cells {
+        line(row.iter().map(String::as_str).collect());
     }
     out
 }

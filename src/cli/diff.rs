@@ -6,6 +6,7 @@ use super::Global;
 use super::cluster::{block_on, client};
 use crate::apply::{self, Context, Options};
 use crate::pipeline;
+use crate::status::Owner;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -15,11 +16,14 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let rendered = pipeline::render(&global.options())?;
+    let rendered = pipeline::render(global.snapshot()?, &global.options())?;
     let result = block_on(async {
         let ctx = Context::new(
-            client().await?,
-            &rendered.loaded.distribution.platform.name,
+            client(global).await?,
+            Owner {
+                platform: rendered.loaded.distribution.platform.name.clone(),
+                namespace: None,
+            },
             Options {
                 force_conflicts: args.force_conflicts,
                 ..Options::default()
@@ -37,6 +41,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
     };
+    pipeline::write_lock(&rendered.loaded)?;
     let mut out = String::new();
     for d in &report.objects {
         out.push_str(&format!("# {} {} ({})\n", d.action, d.object, d.release));

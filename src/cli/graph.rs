@@ -14,7 +14,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let loaded = pipeline::load(&global.options())?;
+    let loaded = pipeline::load(global.snapshot()?, &global.options())?;
     super::print(&graph::write(&loaded.graph, args.output))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,9 +6,11 @@
 
 mod apply;
 mod cluster;
+mod controller;
 mod diff;
 mod graph;
 mod health;
+mod platform;
 mod render;
 mod status;
 mod validate;
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::pipeline::{self, Invalid};
+use crate::source::Snapshot;
 
 /// Exit code for invalid input.
 pub const EXIT_INVALID: u8 = 2;
@@ -60,14 +63,33 @@ pub struct Global {
     /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// The kubeconfig file of the cluster commands (instead of KUBECONFIG,
+    /// ~/.kube/config or the in-cluster service account).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use instead of its current one.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
 }
 
 impl Global {
     fn options(&self) -> pipeline::Options {
         pipeline::Options {
-            platform: self.platform.clone(),
             locked: self.locked,
         }
+    }
+
+    /// The cluster the cluster commands talk to.
+    fn target(&self) -> crate::client::Target {
+        crate::client::Target {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+        }
+    }
+
+    /// The distribution the platform file names, read into memory.
+    fn snapshot(&self) -> Result<Snapshot, Invalid> {
+        Ok(Snapshot::from_dir(&self.platform)?)
     }
 }
 
@@ -101,12 +123,32 @@ pub enum Command {
     Diff(diff::Args),
     /// Per-release readiness read from the cluster.
     #[command(
-        after_help = "Examples:\n  distro status               NAMESPACE NAME REVISION READY STATUS\n  distro status -o json | jq '.[] | select(.ready != \"True\")'\n  kubectl get releases -A     the same, from kubectl\n\nExit codes: 0 ok, 1 the cluster cannot be read."
+        after_help = "Examples:\n  distro status               NAMESPACE NAME REVISION READY STATUS\n  distro status -o json | jq '.releases[] | select(.ready != \"True\")'\n  kubectl get releases -A     the same, from kubectl\n\nExit codes: 0 ok, 1 the cluster cannot be read."
     )]
     Status(status::Args),
     /// kstatus verdict for every object in a file; no cluster needed.
     #[command(after_help = health::AFTER_HELP)]
     Health(health::Args),
+    /// Keep the cluster reconciled to every Platform object (long-running).
+    #[command(
+        after_help = "Examples:\n  distro controller                               all namespaces\n  distro controller -n distro-system --webhook-addr 0.0.0.0:9292\n  distro controller --state-dir /var/cache/distro --concurrency 8\n\nStops on SIGTERM after finishing the reconciles in flight."
+    )]
+    Controller(controller::Args),
+    /// Ask the controller to reconcile a Platform now, and wait for it.
+    #[command(
+        after_help = "Examples:\n  distro reconcile platform cozy                  in distro-system\n  distro reconcile platform cozy -n platforms --timeout 10m\n\nExit codes: 0 Ready, 1 not Ready or timed out."
+    )]
+    Reconcile(platform::ReconcileArgs),
+    /// Stop reconciling a Platform until it is resumed.
+    #[command(
+        after_help = "Examples:\n  distro suspend platform cozy\n\nExit codes: 0 ok, 1 failed."
+    )]
+    Suspend(platform::Target),
+    /// Reconcile a suspended Platform again.
+    #[command(
+        after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed."
+    )]
+    Resume(platform::Target),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -121,6 +163,10 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(&cli.global, args),
         Command::Status(args) => status::run(&cli.global, args),
         Command::Health(args) => health::run(&cli.global, args),
+        Command::Controller(args) => controller::run(&cli.global, args),
+        Command::Reconcile(args) => platform::reconcile(&cli.global, args),
+        Command::Suspend(args) => platform::suspend(&cli.global, args, true),
+        Command::Resume(args) => platform::suspend(&cli.global, args, false),
     };
     match result {
         Ok(code) => code,

@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let rendered = pipeline::render(&global.options())?;
+    let rendered = pipeline::render(global.snapshot()?, &global.options())?;
     match &args.out {
         Some(dir) => output::write_dir(&rendered.releases, dir).context("cannot write --out")?,
         None => {
@@ -29,5 +29,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    // Last: a run that failed to write its output leaves the lock alone.
+    pipeline::write_lock(&rendered.loaded)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ use crate::pipeline;
 pub struct Args {}
 
 pub fn run(global: &Global, _args: &Args) -> anyhow::Result<ExitCode> {
-    pipeline::render(&global.options())?;
+    let rendered = pipeline::render(global.snapshot()?, &global.options())?;
+    pipeline::write_lock(&rendered.loaded)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -214,7 +214,7 @@ fn fail(kwargs: Kwargs, _: &State) -> TeraResult<Value> {
 
 #[cfg(test)]
 mod tests {
-    use tera::{Context, Tera, Value};
+    use tera::{Context, Tera};
 
     fn render(template: &str, values: serde_json::Value) -> Result<String, String> {
         let mut tera = Tera::default();
@@ -258,15 +258,16 @@ mod tests {
             serde_json::json!({}),
         ];
         for value in values {
-            let tera_value = Value::from_serializable(&value);
-            let mut expected = serde_yaml_ng::to_string(&tera_value).unwrap();
-            expected.truncate(expected.trim_end_matches('\n').len());
             let got = render(
                 "{{ values.v | to_yaml }}",
                 serde_json::json!({ "v": value }),
             )
             .unwrap();
-            assert_eq!(got, expected, "{value:?}");
+            // The same value as the library reads it back; strings a YAML
+            // 1.1 reader would take for something else are quoted.
+            let back: serde_json::Value = serde_yaml_ng::from_str(&got).unwrap();
+            assert_eq!(back, value, "{got}");
+            assert!(!got.contains("- yes"), "{got}");
         }
     }
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::Error;
+use crate::apply::ObjectKey;
 use crate::kinds::{self, Stage};
 use crate::yaml;
 
@@ -18,30 +19,7 @@ pub const RELEASE_LABEL: &str = "distro.dev/release";
 /// The standard "managed by" label.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Its value.
-pub const MANAGER: &str = "distro";
-
-/// Identity of an object in a cluster: group, kind, namespace, name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectKey {
-    pub group: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = if self.group.is_empty() {
-            self.kind.clone()
-        } else {
-            format!("{}.{}", self.kind, self.group)
-        };
-        match &self.namespace {
-            Some(ns) => write!(f, "{kind}/{ns}/{}", self.name),
-            None => write!(f, "{kind}/{}", self.name),
-        }
-    }
-}
+pub const MANAGED_BY: &str = "distro";
 
 /// One finished object of a release.
 #[derive(Clone)]
@@ -434,7 +412,7 @@ fn finish_one(
     let Value::Object(labels) = labels else {
         return Err(fail(describe, "metadata.labels must be a map".into()));
     };
-    labels.insert(MANAGED_BY_LABEL.into(), Value::String(MANAGER.into()));
+    labels.insert(MANAGED_BY_LABEL.into(), Value::String(MANAGED_BY.into()));
     labels.insert(
         RELEASE_LABEL.into(),
         Value::String(origin.release.to_string()),

@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use crate::apply::ObjectKey;
 pub use engine::Capabilities;
 pub use error::Error;
-pub use manifest::{MANAGED_BY_LABEL, MANAGER, Object, ObjectKey, RELEASE_LABEL};
+pub use manifest::{MANAGED_BY, MANAGED_BY_LABEL, Object, RELEASE_LABEL};
 
 use crate::kinds;
 use crate::model::{Distribution, Package, Release};

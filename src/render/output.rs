@@ -86,11 +86,10 @@ pub fn write_dir(releases: &[RenderedRelease], dir: &Path) -> Result<(), WriteEr
             _ => {}
         }
     }
-    let mut json =
-        serde_json::to_vec_pretty(&index(releases)).map_err(|e| WriteError::Io {
-            path: index_path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+    let mut json = serde_json::to_vec_pretty(&index(releases)).map_err(|e| WriteError::Io {
+        path: index_path.clone(),
+        source: std::io::Error::other(e),
+    })?;
     json.push(b'\n');
     write_atomic(&index_path, &json)
 }

@@ -21,6 +21,24 @@ pub enum Reason {
     ApplyFailed,
     /// Objects were applied but did not become ready in time, or failed.
     HealthCheckFailed,
+    /// The release left the platform and its objects were removed.
+    UninstallSucceeded,
+    /// The release belongs to another Platform and was left alone.
+    OwnershipConflict,
+    /// A reason this version of distro does not know (written by another
+    /// version); never written by this one.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Reason {
+    /// Whether a release with this reason counts as Ready.
+    pub fn ready(self) -> bool {
+        matches!(
+            self,
+            Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded
+        )
+    }
 }
 
 impl std::fmt::Display for Reason {
@@ -42,14 +60,15 @@ impl std::fmt::Display for ConditionStatus {
     }
 }
 
-/// A `metav1.Condition`.
+/// A `metav1.Condition` whose reason is one of the typed reasons `R`
+/// (a Release's [`Reason`] by default).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Condition {
+pub struct Condition<R = Reason> {
     #[serde(rename = "type")]
     pub type_: String,
     pub status: ConditionStatus,
-    pub reason: String,
+    pub reason: R,
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -63,13 +82,56 @@ pub struct Summary {
     pub message: String,
 }
 
+/// `{"ready": true, "reason": "...", "message": "..."}`: readiness is
+/// spelled out so that readers need not know which reasons mean Ready.
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Summary", 3)?;
+        st.serialize_field("ready", &self.ready())?;
+        st.serialize_field("reason", &self.reason)?;
+        st.serialize_field("message", &self.message)?;
+        st.end()
+    }
+}
+
 impl Summary {
     /// Whether the release ended Ready.
     pub fn ready(&self) -> bool {
-        matches!(
-            self.reason,
-            Reason::InstallSucceeded | Reason::UpgradeSucceeded
-        )
+        self.reason.ready()
+    }
+}
+
+/// What the three conditions say: `Ready`'s status, and whether
+/// `Reconciling` and `Stalled` are set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub ready: ConditionStatus,
+    pub reconciling: bool,
+    pub stalled: bool,
+}
+
+impl Reason {
+    /// The conditions a release with this reason has.
+    pub fn standing(self) -> Standing {
+        let (ready, reconciling, stalled) = match self {
+            Reason::InstallSucceeded | Reason::UpgradeSucceeded | Reason::UninstallSucceeded => {
+                (ConditionStatus::True, false, false)
+            }
+            Reason::Progressing => (ConditionStatus::Unknown, true, false),
+            Reason::DependencyNotReady | Reason::HealthCheckFailed => {
+                (ConditionStatus::False, false, false)
+            }
+            Reason::RenderFailed | Reason::ApplyFailed | Reason::OwnershipConflict => {
+                (ConditionStatus::False, false, true)
+            }
+            Reason::Unknown => (ConditionStatus::Unknown, false, false),
+        };
+        Standing {
+            ready,
+            reconciling,
+            stalled,
+        }
     }
 }
 
@@ -81,16 +143,25 @@ pub fn conditions_for(
     previous: &[Condition],
     now: &str,
 ) -> Vec<Condition> {
-    let (ready, reconciling, stalled) = match summary.reason {
-        Reason::InstallSucceeded | Reason::UpgradeSucceeded => {
-            (ConditionStatus::True, false, false)
-        }
-        Reason::Progressing => (ConditionStatus::Unknown, true, false),
-        Reason::DependencyNotReady | Reason::HealthCheckFailed => {
-            (ConditionStatus::False, false, false)
-        }
-        Reason::RenderFailed | Reason::ApplyFailed => (ConditionStatus::False, false, true),
-    };
+    conditions(
+        summary.reason,
+        summary.reason.standing(),
+        &summary.message,
+        generation,
+        previous,
+        now,
+    )
+}
+
+/// `Ready`, and `Reconciling` / `Stalled` when set, for any typed reason.
+pub fn conditions<R: Copy>(
+    reason: R,
+    standing: Standing,
+    message: &str,
+    generation: Option<i64>,
+    previous: &[Condition<R>],
+    now: &str,
+) -> Vec<Condition<R>> {
     let make = |type_: &str, status: ConditionStatus| {
         let last_transition_time = previous
             .iter()
@@ -100,17 +171,17 @@ pub fn conditions_for(
         Condition {
             type_: type_.to_string(),
             status,
-            reason: summary.reason.to_string(),
-            message: summary.message.clone(),
+            reason,
+            message: message.to_string(),
             observed_generation: generation,
             last_transition_time,
         }
     };
-    let mut out = vec![make("Ready", ready)];
-    if reconciling {
+    let mut out = vec![make("Ready", standing.ready)];
+    if standing.reconciling {
         out.push(make("Reconciling", ConditionStatus::True));
     }
-    if stalled {
+    if standing.stalled {
         out.push(make("Stalled", ConditionStatus::True));
     }
     out
@@ -135,7 +206,7 @@ mod tests {
             (c[0].type_.as_str(), c[0].status),
             ("Ready", ConditionStatus::True)
         );
-        assert_eq!(c[0].reason, "InstallSucceeded");
+        assert_eq!(c[0].reason, Reason::InstallSucceeded);
     }
 
     #[test]
@@ -152,6 +223,14 @@ mod tests {
         let c = conditions_for(&summary(Reason::HealthCheckFailed), None, &[], "t1");
         assert!(!c.iter().any(|c| c.type_ == "Stalled"));
         assert_eq!(c[0].status, ConditionStatus::False);
+    }
+
+    #[test]
+    fn unknown_reasons_read_as_unknown() {
+        let r: Reason = serde_json::from_str("\"SomethingNew\"").unwrap();
+        assert_eq!(r, Reason::Unknown);
+        let r: Reason = serde_json::from_str("\"ApplyFailed\"").unwrap();
+        assert_eq!(r, Reason::ApplyFailed);
     }
 
     #[test]

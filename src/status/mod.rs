@@ -7,9 +7,12 @@
 mod conditions;
 mod store;
 
-pub use conditions::{Condition, ConditionStatus, Reason, Summary, conditions_for};
+pub use conditions::{
+    Condition, ConditionStatus, Reason, Standing, Summary, conditions, conditions_for,
+};
 pub use store::{
-    DependencyRef, Error, InventoryEntry, PLATFORM_LABEL, ReleaseRecord, Store, crd_object,
+    DependencyRef, Error, InventoryEntry, Owner, PLATFORM_LABEL, PLATFORM_NAMESPACE_LABEL,
+    ReleaseRecord, Store, crd_object, is_missing_resource, now, now_precise,
 };
 
 /// The CustomResourceDefinition, installed by `distro apply` itself.

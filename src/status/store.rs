@@ -1,5 +1,9 @@
 //! Reading and writing `Release` objects (client required).
 
+// Errors keep the whole `kube::Error` for its context, as the apply engine
+// does; they are built once per failing request.
+#![allow(clippy::result_large_err)]
+
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde::{Deserialize, Serialize};
@@ -7,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::conditions::{Condition, Summary, conditions_for};
 use super::{API_VERSION, CRD_YAML, GROUP, KIND, PLURAL, VERSION};
-use crate::render::{MANAGED_BY_LABEL, MANAGER, ObjectKey};
+use crate::apply::{FIELD_MANAGER, ObjectKey};
+use crate::render::{MANAGED_BY, MANAGED_BY_LABEL};
 
 /// Errors talking to the API server about `Release` objects.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +27,22 @@ pub enum Error {
     },
     #[error("listing Release objects failed: {0}")]
     List(#[source] kube::Error),
+    /// The Release belongs to another owner: it is never taken over.
+    #[error("Release/{namespace}/{name} belongs to {owner}")]
+    OwnedElsewhere {
+        namespace: String,
+        name: String,
+        owner: Owner,
+    },
+    /// A Release's status cannot be read: acting on it as if it were empty
+    /// would forget objects that must be pruned later.
+    #[error("Release/{namespace}/{name}: status.{field} is unreadable: {message}")]
+    Unreadable {
+        namespace: String,
+        name: String,
+        field: &'static str,
+        message: String,
+    },
 }
 
 /// One object a release applied, as kept in `status.inventory`.
@@ -62,11 +83,33 @@ pub struct DependencyRef {
     pub namespace: String,
 }
 
+/// Who applies a set of releases: the platform's name and, for a Platform
+/// object of the controller, its namespace. Release objects carry it as
+/// labels; a release belongs to exactly one owner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub platform: String,
+    /// The namespace of the Platform object; `None` for `distro apply`.
+    pub namespace: Option<String>,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "Platform {ns}/{}", self.platform),
+            None => write!(f, "platform {:?} (distro apply)", self.platform),
+        }
+    }
+}
+
 /// What the cluster knows about one release.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReleaseRecord {
     pub name: String,
     pub namespace: String,
+    /// Read from the labels; `None` when the record has none.
+    pub owner: Option<Owner>,
+    pub source_revision: Option<String>,
     pub package: String,
     pub version: String,
     pub digest: String,
@@ -91,7 +134,7 @@ impl ReleaseRecord {
         self.conditions.iter().find(|c| c.type_ == "Ready")
     }
 
-    fn from_object(obj: &DynamicObject) -> Self {
+    fn from_object(obj: &DynamicObject) -> Result<Self, Error> {
         let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
         let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
         let text = |v: &Value, k: &str| {
@@ -101,9 +144,34 @@ impl ReleaseRecord {
                 .to_string()
         };
         let list = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Array(vec![]));
-        ReleaseRecord {
-            name: obj.metadata.name.clone().unwrap_or_default(),
-            namespace: obj.metadata.namespace.clone().unwrap_or_default(),
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let namespace = obj.metadata.namespace.clone().unwrap_or_default();
+        let unreadable = |field: &'static str, e: serde_json::Error| Error::Unreadable {
+            namespace: namespace.clone(),
+            name: name.clone(),
+            field,
+            message: e.to_string(),
+        };
+        let labels = obj.metadata.labels.as_ref();
+        let owner = labels
+            .and_then(|l| l.get(PLATFORM_LABEL))
+            .map(|platform| Owner {
+                platform: platform.clone(),
+                namespace: labels
+                    .and_then(|l| l.get(PLATFORM_NAMESPACE_LABEL))
+                    .cloned(),
+            });
+        let inventory = serde_json::from_value(list(&status, "inventory"))
+            .map_err(|e| unreadable("inventory", e))?;
+        // Conditions written by another version may not parse; they are
+        // rewritten on the next status write, so reading none is safe.
+        let conditions = serde_json::from_value(list(&status, "conditions")).unwrap_or_default();
+        Ok(ReleaseRecord {
+            owner,
+            source_revision: status
+                .get("sourceRevision")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             package: text(&spec, "package"),
             version: text(&spec, "version"),
             digest: text(&spec, "digest"),
@@ -114,9 +182,11 @@ impl ReleaseRecord {
                 .get("lastAppliedRevision")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            conditions: serde_json::from_value(list(&status, "conditions")).unwrap_or_default(),
-            inventory: serde_json::from_value(list(&status, "inventory")).unwrap_or_default(),
-        }
+            conditions,
+            inventory,
+            name,
+            namespace,
+        })
     }
 }
 
@@ -127,30 +197,45 @@ pub fn crd_object() -> Value {
 
 /// Label naming the platform a `Release` belongs to.
 pub const PLATFORM_LABEL: &str = "distro.dev/platform";
+/// Label naming the namespace of the Platform object a `Release` belongs
+/// to; absent on releases of `distro apply`.
+pub const PLATFORM_NAMESPACE_LABEL: &str = "distro.dev/platform-namespace";
 
 /// Access to the `Release` objects of one platform.
 #[derive(Clone)]
 pub struct Store {
     client: kube::Client,
     resource: ApiResource,
-    platform: String,
+    owner: Owner,
 }
 
-fn now() -> String {
+/// The current time with nanoseconds: a value that differs between two
+/// requests made in the same second (`requestedAt`).
+pub fn now_precise() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The current time as Kubernetes writes it in conditions.
+pub fn now() -> String {
     k8s_openapi::jiff::Timestamp::now()
         .strftime("%Y-%m-%dT%H:%M:%SZ")
         .to_string()
 }
 
 impl Store {
-    /// A store for the releases of `platform` (see `platform.yaml` `name`).
-    pub fn new(client: kube::Client, platform: &str) -> Self {
+    /// A store for the releases of `owner`.
+    pub fn new(client: kube::Client, owner: Owner) -> Self {
         let gvk = GroupVersionKind::gvk(GROUP, VERSION, KIND);
         Store {
             client,
             resource: ApiResource::from_gvk_with_plural(&gvk, PLURAL),
-            platform: platform.to_string(),
+            owner,
         }
+    }
+
+    /// Whose releases these are.
+    pub fn owner(&self) -> &Owner {
+        &self.owner
     }
 
     fn api(&self, namespace: &str) -> Api<DynamicObject> {
@@ -164,7 +249,7 @@ impl Store {
     /// The API server fails.
     pub async fn get(&self, namespace: &str, name: &str) -> Result<Option<ReleaseRecord>, Error> {
         match self.api(namespace).get_opt(name).await {
-            Ok(obj) => Ok(obj.as_ref().map(ReleaseRecord::from_object)),
+            Ok(obj) => obj.as_ref().map(ReleaseRecord::from_object).transpose(),
             Err(e) if is_missing_resource(&e) => Ok(None),
             Err(source) => Err(Error::Api {
                 namespace: namespace.into(),
@@ -181,9 +266,13 @@ impl Store {
     /// # Errors
     /// The API server fails (a missing CRD gives an empty list).
     pub async fn list(&self) -> Result<Vec<ReleaseRecord>, Error> {
+        let namespace = match &self.owner.namespace {
+            Some(ns) => format!("{PLATFORM_NAMESPACE_LABEL}={ns}"),
+            None => format!("!{PLATFORM_NAMESPACE_LABEL}"),
+        };
         self.list_selected(&format!(
-            "{MANAGED_BY_LABEL}={MANAGER},{PLATFORM_LABEL}={}",
-            self.platform
+            "{MANAGED_BY_LABEL}={MANAGED_BY},{PLATFORM_LABEL}={},{namespace}",
+            self.owner.platform
         ))
         .await
     }
@@ -193,7 +282,7 @@ impl Store {
     /// # Errors
     /// The API server fails (a missing CRD gives an empty list).
     pub async fn list_all(&self) -> Result<Vec<ReleaseRecord>, Error> {
-        self.list_selected(&format!("{MANAGED_BY_LABEL}={MANAGER}"))
+        self.list_selected(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"))
             .await
     }
 
@@ -205,8 +294,11 @@ impl Store {
             Err(e) if is_missing_resource(&e) => return Ok(Vec::new()),
             Err(e) => return Err(Error::List(e)),
         };
-        let mut out: Vec<ReleaseRecord> =
-            list.items.iter().map(ReleaseRecord::from_object).collect();
+        let mut out: Vec<ReleaseRecord> = list
+            .items
+            .iter()
+            .map(ReleaseRecord::from_object)
+            .collect::<Result<_, _>>()?;
         out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Ok(out)
     }
@@ -221,7 +313,20 @@ impl Store {
         current: Option<&ReleaseRecord>,
         desired: &ReleaseRecord,
     ) -> Result<ReleaseRecord, Error> {
+        // The one place Release objects are (re)labelled: a release of
+        // another owner is refused here, whoever asks.
         if let Some(c) = current
+            && let Some(owner) = &c.owner
+            && *owner != self.owner
+        {
+            return Err(Error::OwnedElsewhere {
+                namespace: c.namespace.clone(),
+                name: c.name.clone(),
+                owner: owner.clone(),
+            });
+        }
+        if let Some(c) = current
+            && c.owner.as_ref() == Some(&self.owner)
             && c.package == desired.package
             && c.version == desired.version
             && c.digest == desired.digest
@@ -229,13 +334,19 @@ impl Store {
         {
             return Ok(c.clone());
         }
+        let mut labels = serde_json::Map::new();
+        labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+        labels.insert(PLATFORM_LABEL.into(), self.owner.platform.clone().into());
+        if let Some(ns) = &self.owner.namespace {
+            labels.insert(PLATFORM_NAMESPACE_LABEL.into(), ns.clone().into());
+        }
         let body = json!({
             "apiVersion": API_VERSION,
             "kind": KIND,
             "metadata": {
                 "name": desired.name,
                 "namespace": desired.namespace,
-                "labels": {MANAGED_BY_LABEL: MANAGER, PLATFORM_LABEL: self.platform},
+                "labels": labels,
             },
             "spec": {
                 "package": desired.package,
@@ -248,7 +359,7 @@ impl Store {
             .api(&desired.namespace)
             .patch(
                 &desired.name,
-                &PatchParams::apply(MANAGER).force(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&body),
             )
             .await
@@ -258,11 +369,12 @@ impl Store {
                 action: "apply",
                 source,
             })?;
-        let mut record = ReleaseRecord::from_object(&obj);
+        let mut record = ReleaseRecord::from_object(&obj)?;
         if let Some(c) = current {
             record.conditions = c.conditions.clone();
             record.inventory = c.inventory.clone();
             record.last_applied_revision = c.last_applied_revision.clone();
+            record.source_revision = c.source_revision.clone();
         }
         Ok(record)
     }
@@ -277,6 +389,7 @@ impl Store {
         record: &ReleaseRecord,
         summary: &Summary,
         inventory: Option<&[InventoryEntry]>,
+        source_revision: Option<&str>,
     ) -> Result<(), Error> {
         let conditions = conditions_for(summary, record.generation, &record.conditions, &now());
         let revision = ReleaseRecord::revision(&record.version, &record.digest);
@@ -286,7 +399,13 @@ impl Store {
             record.last_applied_revision.clone()
         };
         let inventory = inventory.unwrap_or(&record.inventory);
+        // The source revision moves when the release was applied from it.
+        let source_revision = match source_revision {
+            Some(rev) if summary.ready() => Some(rev.to_string()),
+            _ => record.source_revision.clone(),
+        };
         if conditions == record.conditions
+            && source_revision == record.source_revision
             && last_applied == record.last_applied_revision
             && record.observed_generation == record.generation
             && inventory == record.inventory.as_slice()
@@ -303,11 +422,14 @@ impl Store {
         if let Some(rev) = last_applied {
             status["lastAppliedRevision"] = Value::String(rev);
         }
+        if let Some(rev) = source_revision {
+            status["sourceRevision"] = Value::String(rev);
+        }
         let body = json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
         self.api(&record.namespace)
             .patch_status(
                 &record.name,
-                &PatchParams::apply(MANAGER).force(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&body),
             )
             .await
@@ -339,6 +461,38 @@ impl Store {
 }
 
 /// 404: the object, or the whole resource type, does not exist.
-pub(crate) fn is_missing_resource(e: &kube::Error) -> bool {
+pub fn is_missing_resource(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.code == 404)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(status: Value) -> DynamicObject {
+        let gvk = GroupVersionKind::gvk(GROUP, VERSION, KIND);
+        let mut obj =
+            DynamicObject::new("r", &ApiResource::from_gvk_with_plural(&gvk, PLURAL)).within("ns");
+        obj.data =
+            json!({"spec": {"package": "p", "version": "1.0.0", "digest": "d"}, "status": status});
+        obj
+    }
+
+    /// Regression: an inventory that did not parse was read as empty, so the
+    /// objects it listed were never pruned.
+    #[test]
+    fn an_unreadable_inventory_is_an_error_not_an_empty_one() {
+        let bad = release(json!({"inventory": [{"kind": 3}]}));
+        let err = ReleaseRecord::from_object(&bad).unwrap_err();
+        assert!(
+            err.to_string().contains("Release/ns/r: status.inventory"),
+            "{err}"
+        );
+        let good =
+            release(json!({"inventory": [{"version": "v1", "kind": "ConfigMap", "name": "c"}]}));
+        assert_eq!(
+            ReleaseRecord::from_object(&good).unwrap().inventory.len(),
+            1
+        );
+    }
 }

@@ -20,7 +20,7 @@ fn apply(dir: &Path, extra: &[&str]) -> (i32, Vec<Value>, String) {
     let (code, stdout, stderr) = outcome(&distro(dir, &args));
     let report = serde_json::from_str::<Value>(&stdout)
         .ok()
-        .and_then(|v| v.as_array().cloned())
+        .and_then(|v| v["releases"].as_array().cloned())
         .unwrap_or_default();
     (code, report, stderr)
 }
@@ -155,7 +155,10 @@ fn cold_install_of_the_default_distribution_respects_dependencies() {
         let mut args = vec!["apply", "-o", "json", "--timeout", "3m"];
         args.extend_from_slice(extra);
         let (code, stdout, stderr) = outcome(&c.distro(dir.path(), &args));
-        let report: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_default();
+        let report: Vec<Value> = serde_json::from_str::<Value>(&stdout)
+            .ok()
+            .and_then(|v| v["releases"].as_array().cloned())
+            .unwrap_or_default();
         (code, report, stderr)
     };
 
@@ -164,7 +167,7 @@ fn cold_install_of_the_default_distribution_respects_dependencies() {
     let releases = by_name(&report);
     assert!(releases.len() >= 9, "{report:?}");
     for (name, r) in &releases {
-        assert_eq!(r["ready"], "True", "{name}: {r}");
+        assert_eq!(r["ready"], true, "{name}: {r}");
         assert_eq!(r["reason"], "InstallSucceeded", "{name}: {r}");
     }
 
@@ -173,10 +176,11 @@ fn cold_install_of_the_default_distribution_respects_dependencies() {
     let graph: Value = serde_json::from_str(&graph).unwrap();
     for node in graph["releases"].as_array().unwrap() {
         let name = node["name"].as_str().unwrap();
-        let started = releases[name]["startedAt"].as_u64().unwrap();
+        let started = releases[name]["startedAt"].as_str().unwrap();
         for dep in node["dependsOn"].as_array().unwrap() {
+            // Fixed-width UTC timestamps compare as strings.
             let dep_ready = releases[dep.as_str().unwrap()]["finishedAt"]
-                .as_u64()
+                .as_str()
                 .unwrap();
             assert!(
                 started >= dep_ready,
@@ -225,7 +229,8 @@ fn cold_install_of_the_default_distribution_respects_dependencies() {
     // `distro status -o json` reads the same from the cluster.
     let (code, stdout, stderr) = outcome(&c.distro(dir.path(), &["status", "-o", "json"]));
     assert_eq!(code, 0, "{stderr}");
-    let status: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    let status: Value = serde_json::from_str(&stdout).unwrap();
+    let status = status["releases"].as_array().unwrap();
     let cert_manager = status.iter().find(|s| s["name"] == "cert-manager").unwrap();
     assert_eq!(cert_manager["ready"], "True");
     assert_eq!(cert_manager["namespace"], "cert-manager");
@@ -297,6 +302,23 @@ fn prune_removes_objects_and_releases_but_keeps_crds_and_opted_out_objects() {
     // One object and the CRD leave `base`; the whole `leaf` release leaves.
     m.package("base", &[("cm.yaml", CONFIGMAP)]);
     m.bundle(&[("base", &[])]);
+    // diff announces exactly the deletions apply makes (one decision for both).
+    let (code, diff, stderr) = outcome(&distro(m.path(), &["diff"]));
+    assert_eq!(code, 1, "{stderr}");
+    let deleted: Vec<&str> = diff
+        .lines()
+        .filter(|l| l.starts_with("# deleted "))
+        .collect();
+    let extra_line = format!("# deleted ConfigMap/{}/extra (base)", m.ns("base"));
+    let leaf_line = format!("# deleted ConfigMap/{}/settings (leaf)", m.ns("leaf"));
+    assert!(deleted.contains(&extra_line.as_str()), "{deleted:?}");
+    assert!(deleted.contains(&leaf_line.as_str()), "{deleted:?}");
+    assert!(
+        !deleted
+            .iter()
+            .any(|l| l.contains("/kept") || l.contains("CustomResourceDefinition")),
+        "diff announces deletions apply never makes: {deleted:?}"
+    );
     let (code, report, stderr) = apply(m.path(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let r = by_name(&report);
@@ -448,7 +470,7 @@ fn an_immutable_change_is_explained_and_force_recreates() {
 fn a_rejected_object_fails_its_release_and_dependents_but_not_the_rest() {
     let m = Mini::new("it-rejected");
     let invalid = "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports:\n    - port: 99999\n";
-    m.package("bad", &[("svc.yaml", invalid)]);
+    m.package("bad", &[("cm.yaml", CONFIGMAP), ("svc.yaml", invalid)]);
     m.package("after-bad", &[("cm.yaml", CONFIGMAP)]);
     m.package(
         "independent",
@@ -473,7 +495,7 @@ fn a_rejected_object_fails_its_release_and_dependents_but_not_the_rest() {
         actions(&r["after-bad"]).is_empty(),
         "a dependent of a failed release was applied"
     );
-    assert_eq!(r["independent"]["ready"], "True");
+    assert_eq!(r["independent"]["ready"], true);
     // Status objects say the same.
     let bad = get_json(&["release", "bad", "-n", &m.ns("bad")]).unwrap();
     let stalled = bad["status"]["conditions"]
@@ -482,6 +504,15 @@ fn a_rejected_object_fails_its_release_and_dependents_but_not_the_rest() {
         .iter()
         .any(|c| c["type"] == "Stalled" && c["status"] == "True");
     assert!(stalled, "{bad}");
+    // Regression: what was applied before the failure is in the inventory,
+    // so that it can still be pruned later.
+    let inventory = bad["status"]["inventory"].as_array().unwrap();
+    assert!(
+        inventory
+            .iter()
+            .any(|e| e["kind"] == "ConfigMap" && e["name"] == "settings"),
+        "{bad}"
+    );
 }
 
 /// Regression: objects read back through a watch carry no apiVersion/kind,
@@ -716,6 +747,14 @@ fn an_object_that_moves_to_another_release_is_kept() {
 
     m.package("one", &[("cm.yaml", CONFIGMAP)]);
     m.package("two", &[("cm.yaml", CONFIGMAP), ("shared.yaml", &shared)]);
+    // diff agrees: the moved object is configured, never deleted.
+    let (_, diff, stderr) = outcome(&distro(m.path(), &["diff"]));
+    assert!(
+        !diff
+            .lines()
+            .any(|l| l.starts_with("# deleted") && l.contains("/shared")),
+        "{diff}\n{stderr}"
+    );
     let (code, report, stderr) = apply(m.path(), &[]);
     assert_eq!(code, 0, "{stderr}");
     let r = by_name(&report);
@@ -731,4 +770,39 @@ fn an_object_that_moves_to_another_release_is_kept() {
     let two = get_json(&["release", "two", "-n", &m.ns("two")]).unwrap();
     let inventory = two["status"]["inventory"].as_array().unwrap();
     assert!(inventory.iter().any(|e| e["name"] == "shared"), "{two}");
+}
+
+/// A dependency Ready at its previous revision does not release its
+/// dependents for a new one: the dependent waits for the dependency to be
+/// Ready at the revision being applied (the race reported against Flux's
+/// helm-controller).
+#[test]
+fn dependents_wait_for_the_dependency_at_the_revision_being_applied() {
+    let m = Mini::new("it-gate-rev");
+    m.package("dep", &[("deploy.yaml", &deployment("web", ""))]);
+    m.package("user", &[("cm.yaml", CONFIGMAP)]);
+    m.bundle(&[("dep", &[]), ("user", &["dep"])]);
+    let (code, _, stderr) = apply(m.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let before = get_json(&["configmap", "settings", "-n", &m.ns("user")]).unwrap();
+
+    // The new revision of `dep` never becomes ready (no node matches), and
+    // `user` changes too: it must not be applied at this revision.
+    let stuck = deployment(
+        "web",
+        "      nodeSelector:\n        example.dev/never: \"true\"\n",
+    );
+    m.package("dep", &[("deploy.yaml", &stuck)]);
+    m.platform("releases:\n  user:\n    values: {level: debug}\n");
+    let (code, report, stderr) = apply(m.path(), &["--timeout", "5s"]);
+    assert_eq!(code, 1, "{stderr}");
+    let r = by_name(&report);
+    assert_eq!(r["dep"]["reason"], "HealthCheckFailed", "{}", r["dep"]);
+    assert_eq!(r["user"]["reason"], "DependencyNotReady", "{}", r["user"]);
+    let after = get_json(&["configmap", "settings", "-n", &m.ns("user")]).unwrap();
+    assert_eq!(
+        after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"],
+        "the dependent was applied while its dependency was not Ready at the new revision"
+    );
+    assert_eq!(after["data"]["level"], "info");
 }

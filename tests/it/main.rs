@@ -5,6 +5,9 @@
 mod apply;
 mod bad_input;
 mod cluster;
+mod controller;
+mod git_server;
+mod git_source;
 mod health;
 mod render;
 mod support;

@@ -356,8 +356,14 @@ fn regression_stale_index_cannot_delete_outside_out_dir() {
     let (code, _, stderr) = outcome(&distro(root, &["render", "--out", "out"]));
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
-    assert!(absolute.path().exists(), "a file named by an absolute path was deleted");
-    assert!(!out.join("gone.yaml").exists(), "a stale release file is still there");
+    assert!(
+        absolute.path().exists(),
+        "a file named by an absolute path was deleted"
+    );
+    assert!(
+        !out.join("gone.yaml").exists(),
+        "a stale release file is still there"
+    );
     assert!(
         std::fs::symlink_metadata(out.join("linked.yaml")).is_ok(),
         "a symlink was treated as a release file"

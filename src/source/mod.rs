@@ -1,101 +1,91 @@
-//! Where a distribution comes from. A [`Snapshot`] is an immutable, in-memory
-//! copy of every file the later stages read, so that parsing, rendering and
-//! digests never touch the filesystem again and cannot see a half-edited tree.
+//! Where a distribution comes from. Every source yields a [`Snapshot`]: an
+//! immutable, in-memory copy of every file the later stages read, plus where
+//! it came from and at which revision, so that parsing, rendering and
+//! digests never touch the filesystem (or the network) again and cannot see
+//! a half-edited tree.
 //!
-//! Only a local directory is supported as a source today; Git and OCI sources
-//! yield the same `Snapshot`.
+//! - [`dir`]: a directory on disk (the command line).
+//! - [`git`]: a commit of a Git repository (the controller).
+
+pub mod dir;
+
+pub mod git;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Errors while reading a distribution from disk.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A file or directory could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A symlink points outside the distribution directory.
-    #[error("{path}: symlink points outside the distribution directory")]
-    SymlinkEscape { path: PathBuf },
+pub use dir::Error;
+
+/// The lock file's path inside a snapshot: next to the platform file.
+pub const LOCK_FILE: &str = "distro.lock";
+
+/// Where a snapshot was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A directory on disk; paths in messages are shown joined onto it.
+    Dir(PathBuf),
+    /// A Git repository: its URL (without credentials) and the directory of
+    /// the repository that holds the platform file.
+    Git { url: String, path: String },
+    /// Files built in memory (tests, other front ends).
+    Memory,
 }
 
 /// The files of one distribution, keyed by their `/`-separated path relative
 /// to the distribution root (the directory holding the platform file).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    root: PathBuf,
+    origin: Origin,
+    /// What the source calls this content: `main@sha1:<hex>` for Git,
+    /// `None` for a directory.
+    revision: Option<String>,
     platform_file: String,
     files: BTreeMap<String, Vec<u8>>,
 }
 
 impl Snapshot {
-    /// Reads the platform file and everything under `packages/` and `bundles/`
-    /// next to it.
-    ///
-    /// # Errors
-    /// An unreadable file, or a symlink that leaves the distribution directory.
-    pub fn from_dir(platform_path: &Path) -> Result<Self, Error> {
-        let root = match platform_path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::new(),
-        };
-        let platform_file = platform_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "platform.yaml".to_string());
-        let canonical_root = fs::canonicalize(if root.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            &root
-        })
-        .map_err(|source| Error::Io {
-            path: root.clone(),
-            source,
-        })?;
-
-        let mut files = BTreeMap::new();
-        let bytes = fs::read(platform_path).map_err(|source| Error::Io {
-            path: platform_path.to_path_buf(),
-            source,
-        })?;
-        files.insert(platform_file.clone(), bytes);
-        for dir in ["packages", "bundles"] {
-            let abs = root.join(dir);
-            if abs.is_dir() {
-                read_tree(&canonical_root, &abs, dir, &mut files)?;
-            }
-        }
-        Ok(Self {
-            root,
-            platform_file,
-            files,
-        })
-    }
-
-    /// Builds a snapshot from files already in memory (tests, other sources).
-    pub fn from_files(
-        root: impl Into<PathBuf>,
+    /// A snapshot of files already read. `platform_file` is the platform
+    /// file's path among `files`.
+    pub fn new(
+        origin: Origin,
+        revision: Option<String>,
         platform_file: &str,
         files: BTreeMap<String, Vec<u8>>,
     ) -> Self {
         Self {
-            root: root.into(),
+            origin,
+            revision,
             platform_file: platform_file.to_string(),
             files,
         }
     }
 
-    /// The directory the snapshot was read from; relative paths shown to
-    /// users are joined onto it.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Reads a distribution from disk; see [`dir::read`].
+    ///
+    /// # Errors
+    /// An unreadable file, or a symlink that leaves the distribution directory.
+    pub fn from_dir(platform_path: &Path) -> Result<Self, Error> {
+        dir::read(platform_path)
+    }
+
+    /// Where the snapshot came from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The source's revision, when it has one.
+    pub fn revision(&self) -> Option<&str> {
+        self.revision.as_deref()
+    }
+
+    /// The directory the snapshot was read from, for a directory source.
+    pub fn dir(&self) -> Option<&Path> {
+        match &self.origin {
+            Origin::Dir(root) => Some(root),
+            _ => None,
+        }
     }
 
     /// The platform file's path relative to the root.
@@ -106,6 +96,11 @@ impl Snapshot {
     /// The content of one file.
     pub fn get(&self, path: &str) -> Option<&[u8]> {
         self.files.get(path).map(Vec::as_slice)
+    }
+
+    /// The lock file's bytes, if the distribution has one.
+    pub fn lock(&self) -> Option<&[u8]> {
+        self.get(LOCK_FILE)
     }
 
     /// Every file whose path starts with `prefix`, in path order.
@@ -119,9 +114,16 @@ impl Snapshot {
             .map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
-    /// How a path inside the snapshot is shown in messages.
+    /// How a path inside the snapshot is shown in messages: joined onto the
+    /// directory it was read from, or as it is in the repository.
     pub fn display(&self, path: &str) -> String {
-        self.root.join(path).display().to_string()
+        match &self.origin {
+            Origin::Dir(root) => root.join(path).display().to_string(),
+            Origin::Git { path: dir, .. } if !dir.is_empty() && dir != "." => {
+                format!("{}/{path}", dir.trim_end_matches('/'))
+            }
+            _ => path.to_string(),
+        }
     }
 
     /// `sha256:<hex>` over the paths and contents of every file under `prefix`.
@@ -181,42 +183,6 @@ pub fn join_inside(base: &str, rel: &str) -> Option<String> {
     ))
 }
 
-fn read_tree(
-    canonical_root: &Path,
-    dir: &Path,
-    rel: &str,
-    files: &mut BTreeMap<String, Vec<u8>>,
-) -> Result<(), Error> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .map_err(io(dir))?
-        .collect::<Result<_, _>>()
-        .map_err(io(dir))?;
-    entries.sort_by_key(|e| e.file_name());
-    for entry in entries {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let rel_child = format!("{rel}/{name}");
-        let mut file_type = entry.file_type().map_err(io(&path))?;
-        if file_type.is_symlink() {
-            let target = fs::canonicalize(&path).map_err(io(&path))?;
-            if !target.starts_with(canonical_root) {
-                return Err(Error::SymlinkEscape { path });
-            }
-            file_type = fs::metadata(&target).map_err(io(&path))?.file_type();
-        }
-        if file_type.is_dir() {
-            read_tree(canonical_root, &path, &rel_child, files)?;
-        } else if file_type.is_file() {
-            files.insert(rel_child, fs::read(&path).map_err(io(&path))?);
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,11 +207,25 @@ mod tests {
         let mk = |name: &str, body: &str| {
             let mut files = BTreeMap::new();
             files.insert(format!("packages/a/{name}"), body.as_bytes().to_vec());
-            Snapshot::from_files("", "platform.yaml", files)
+            Snapshot::new(Origin::Memory, None, "platform.yaml", files)
         };
         let base = mk("x.yaml", "a").digest_under("packages/a/");
         assert_eq!(base, mk("x.yaml", "a").digest_under("packages/a/"));
         assert_ne!(base, mk("y.yaml", "a").digest_under("packages/a/"));
         assert_ne!(base, mk("x.yaml", "b").digest_under("packages/a/"));
+    }
+
+    #[test]
+    fn git_paths_are_shown_inside_the_repository() {
+        let s = Snapshot::new(
+            Origin::Git {
+                url: "git://127.0.0.1/p.git".into(),
+                path: "clusters/prod".into(),
+            },
+            Some("main@sha1:0".into()),
+            "platform.yaml",
+            BTreeMap::new(),
+        );
+        assert_eq!(s.display("bundles/a.yaml"), "clusters/prod/bundles/a.yaml");
     }
 }

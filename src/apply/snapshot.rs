@@ -1,0 +1,67 @@
+//! The one call every front end makes: a [`Snapshot`] in, a [`Report`] out.
+//! `distro apply` and the controller both go through it, so they validate,
+//! render and apply in exactly the same way.
+
+use tokio::sync::mpsc;
+
+use super::{Context, Error, Event, Options, Report, run};
+use crate::pipeline::{self, Invalid, Rendered};
+use crate::source::Snapshot;
+use crate::status::Owner;
+
+/// Why a snapshot was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The distribution does not validate: nothing was applied.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The run could not start (the cluster refused the Release CRD, or is
+    /// unreachable). Failures of single releases are in the report instead.
+    #[error(transparent)]
+    Apply(#[from] Error),
+    /// Rendering panicked or was cancelled.
+    #[error("rendering stopped: {0}")]
+    Render(String),
+}
+
+/// A snapshot after a run: what was rendered, and what happened.
+pub struct Applied {
+    pub rendered: Rendered,
+    pub report: Report,
+}
+
+/// Validates and renders `snapshot`, then applies it in dependency order.
+/// `owner` names whose releases these are; `None` means the platform file's
+/// `name`, as `distro apply` does.
+///
+/// # Guarantees
+/// Nothing is written to the cluster unless the whole snapshot validates.
+///
+/// # Errors
+/// [`SnapshotError::Invalid`] lists every problem of the distribution.
+pub async fn apply_snapshot(
+    client: kube::Client,
+    snapshot: Snapshot,
+    owner: Option<Owner>,
+    mut options: Options,
+    events: Option<mpsc::UnboundedSender<Event>>,
+) -> Result<Applied, SnapshotError> {
+    // Rendering is CPU work (parallel inside): keep it off the async workers.
+    let pipeline_options = pipeline::Options {
+        locked: options.locked,
+    };
+    let rendered =
+        tokio::task::spawn_blocking(move || pipeline::render(snapshot, &pipeline_options))
+            .await
+            .map_err(|e| SnapshotError::Render(e.to_string()))??;
+    if options.source_revision.is_none() {
+        options.source_revision = rendered.loaded.snapshot.revision().map(str::to_string);
+    }
+    let owner = owner.unwrap_or_else(|| Owner {
+        platform: rendered.loaded.distribution.platform.name.clone(),
+        namespace: None,
+    });
+    let ctx = Context::new(client, owner, options);
+    let report = run(&ctx, &rendered.releases, &rendered.loaded.graph, events).await?;
+    Ok(Applied { rendered, report })
+}

@@ -1,0 +1,282 @@
+//! `distro controller`: keeps the cluster reconciled to every `Platform`
+//! object. One loop owns the schedule ([`queue`]); reconciles run as tasks,
+//! one per Platform at a time, bounded in number.
+//!
+//! Triggers, all pushed, none polled: a watch event that changes a
+//! Platform's generation or its `reconcile.distro.dev/requestedAt`
+//! annotation, a signed webhook call, and the Platform's interval.
+//!
+//! - [`platform`]: the Platform resource, its spec, status and reasons.
+//! - [`reconcile`]: one Platform: fetch -> validate/render -> apply -> status.
+//! - [`queue`]: when each Platform runs next (intervals, backoff).
+//! - [`webhook`]: the HTTP receiver for push notifications.
+
+pub mod platform;
+pub mod queue;
+pub mod reconcile;
+pub mod webhook;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, watcher};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+use self::platform::Platform;
+use self::queue::{Ended, Key, Queue};
+use self::reconcile::{Next, Shared};
+use crate::apply::Resolver;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch Platforms of this namespace only; all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Platforms reconciled at the same time (and releases per Platform).
+    pub concurrency: usize,
+    /// Where the webhook receiver listens; none when `None`.
+    pub webhook_addr: Option<SocketAddr>,
+    /// Caches (Git repositories) live here.
+    pub state_dir: PathBuf,
+    /// How long a SIGTERM waits for reconciles in flight.
+    pub shutdown_timeout: Duration,
+    pub target: crate::client::Target,
+}
+
+/// Errors that stop the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] crate::client::Error),
+    #[error("installing the CustomResourceDefinitions failed: {0}")]
+    Crds(#[source] crate::apply::Error),
+    #[error("webhook receiver: cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs until SIGTERM or SIGINT; then stops taking work, lets reconciles in
+/// flight finish (bounded by `shutdown_timeout`), and returns.
+///
+/// # Errors
+/// The cluster is unreachable at start, the CRDs cannot be installed, or
+/// the webhook address cannot be bound.
+pub async fn run(settings: Settings) -> Result<(), Error> {
+    std::fs::create_dir_all(&settings.state_dir).map_err(|source| Error::StateDir {
+        path: settings.state_dir.clone(),
+        source,
+    })?;
+    let client = crate::client::connect(&settings.target).await?;
+
+    // Both CRDs, installed or upgraded, as `distro apply` does for Release.
+    let resolver = Resolver::new(client.clone());
+    for crd in [crate::status::crd_object(), platform::crd_object()] {
+        crate::apply::install_crd(&client, &resolver, crd, Duration::from_secs(60))
+            .await
+            .map_err(Error::Crds)?;
+    }
+
+    let registry = webhook::Registry::new();
+    let (trigger_tx, mut trigger_rx) = mpsc::channel::<webhook::Trigger>(256);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(addr) = settings.webhook_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        tracing::info!(%addr, "webhook receiver listening");
+        let (registry, tx) = (registry.clone(), trigger_tx.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = webhook::serve(listener, registry, tx, shutdown).await {
+                tracing::error!("webhook receiver stopped: {e}");
+            }
+        });
+    }
+    drop(trigger_tx);
+
+    let reporter = Reporter {
+        controller: "distro-controller".into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let shared = Arc::new(Shared {
+        recorder: Recorder::new(client.clone(), reporter),
+        client: client.clone(),
+        state_dir: settings.state_dir.clone(),
+        concurrency: settings.concurrency.max(1),
+        registry,
+    });
+
+    let api = platform::api(&client, settings.namespace.as_deref());
+    let mut watch = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+
+    let mut queue = Queue::default();
+    // The latest object of every Platform, and the trigger it was last
+    // scheduled for (so our own status writes do not reschedule it).
+    let mut known: HashMap<Key, (Platform, Fingerprint)> = HashMap::new();
+    let mut tasks: JoinSet<(Key, Ended)> = JoinSet::new();
+    let mut terminate = std::pin::pin!(shutdown_signal());
+    let limit = settings.concurrency.max(1);
+
+    loop {
+        // Start whatever is due.
+        let now = Instant::now();
+        let free = limit.saturating_sub(queue.running());
+        for key in queue.take_due(now, free) {
+            let Some((platform, _)) = known.get(&key) else {
+                queue.ended(key, Ended::AwaitChange, now);
+                continue;
+            };
+            let platform = platform.clone();
+            let shared = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let started = Instant::now();
+                tracing::info!(platform = %platform.name, namespace = %platform.namespace, "reconciling");
+                let next = reconcile::reconcile(&shared, &platform).await;
+                tracing::info!(
+                    platform = %platform.name,
+                    namespace = %platform.namespace,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    next = ?next,
+                    "reconciled"
+                );
+                let ended = match next {
+                    Next::After(d) => Ended::After(d),
+                    Next::Retry => Ended::Failed {
+                        interval: platform.interval(),
+                    },
+                    Next::RetryAfter(d) => Ended::RetryAfter(d),
+                    Next::AwaitChange => Ended::AwaitChange,
+                };
+                ((platform.namespace.clone(), platform.name.clone()), ended)
+            });
+        }
+        let sleep = queue
+            .next_due()
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::from_secs(3600));
+
+        tokio::select! {
+            _ = &mut terminate => break,
+            event = watch.next() => match event {
+                Some(Ok(event)) => on_watch(event, &mut known, &mut queue, &shared),
+                Some(Err(e)) => tracing::warn!("watching Platforms: {e}"),
+                None => break,
+            },
+            Some(trigger) = trigger_rx.recv() => {
+                let key = (trigger.namespace, trigger.name);
+                if known.contains_key(&key) {
+                    tracing::info!(platform = %key.1, namespace = %key.0, "webhook: reconcile requested");
+                    queue.now(key, Instant::now());
+                }
+            }
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
+                Ok((key, ended)) => queue.ended(key, ended, Instant::now()),
+                Err(e) => tracing::error!("a reconcile task failed: {e}"),
+            },
+            _ = tokio::time::sleep(sleep) => {}
+        }
+    }
+
+    // Stop taking work; let what is in flight finish, within the bound.
+    tracing::info!(
+        in_flight = tasks.len(),
+        "shutting down: finishing reconciles in flight"
+    );
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(settings.shutdown_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("reconciles still running after the shutdown timeout; stopping them");
+        tasks.abort_all();
+    }
+    Ok(())
+}
+
+/// What makes a Platform run now: a new generation (spec change), a new
+/// `requestedAt`, or a new object under the same name.
+type Fingerprint = (Option<i64>, Option<String>, Option<String>);
+
+fn fingerprint(p: &Platform) -> Fingerprint {
+    (p.generation, p.requested_at.clone(), p.uid.clone())
+}
+
+fn on_watch(
+    event: watcher::Event<kube::api::DynamicObject>,
+    known: &mut HashMap<Key, (Platform, Fingerprint)>,
+    queue: &mut Queue,
+    shared: &Shared,
+) {
+    match event {
+        watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
+            let platform = match Platform::from_object(&obj) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    return;
+                }
+            };
+            let key = (platform.namespace.clone(), platform.name.clone());
+            let print = fingerprint(&platform);
+            let changed = known.get(&key).is_none_or(|(_, old)| *old != print);
+            known.insert(key.clone(), (platform, print));
+            if changed {
+                queue.now(key, Instant::now());
+            }
+        }
+        watcher::Event::Delete(obj) => {
+            let key = (
+                obj.metadata.namespace.clone().unwrap_or_default(),
+                obj.metadata.name.clone().unwrap_or_default(),
+            );
+            shared.registry.remove(&key.0, &key.1);
+            known.remove(&key);
+            queue.forget(&key);
+        }
+        watcher::Event::Init | watcher::Event::InitDone => {}
+    }
+}
+
+/// Resolves on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

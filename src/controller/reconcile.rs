@@ -1,0 +1,524 @@
+//! One reconcile of one Platform, in visible stages:
+//! fetch (network) -> validate and render (pure) -> apply (cluster) ->
+//! status and Events. The CLI's `distro apply` goes through the same
+//! [`apply_snapshot`] call.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ObjectReference, Secret};
+use kube::runtime::events::{Event, EventType, Recorder};
+
+use super::platform::{self, GitSpec, Platform, PlatformReason, PlatformStatus, ReleaseCounts};
+use super::webhook::{self, HookType, Receiver, Registry};
+use crate::apply::{Options, Report, SnapshotError, apply_snapshot};
+use crate::source::git::{self, Credentials, GitRef, Limits};
+use crate::source::{Origin, Snapshot};
+use crate::status::{ConditionStatus, Owner};
+
+/// Largest message written into a condition or an Event.
+const MESSAGE_LIMIT: usize = 4096;
+
+/// What every reconcile shares.
+pub struct Shared {
+    pub client: kube::Client,
+    /// Git caches live under `<state_dir>/git`.
+    pub state_dir: PathBuf,
+    /// Releases applied at the same time, per Platform.
+    pub concurrency: usize,
+    pub registry: Registry,
+    pub recorder: Recorder,
+}
+
+/// What the loop does next with a Platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Next {
+    /// Check again after the interval: all is well.
+    After(Duration),
+    /// Something failed: retry with backoff (the caller counts failures).
+    Retry,
+    /// Releases failed: retry after this delay (`spec.retry`).
+    RetryAfter(Duration),
+    /// Nothing to do until the object changes (suspended).
+    AwaitChange,
+}
+
+/// Reconciles one Platform and writes its status.
+pub async fn reconcile(shared: &Shared, platform: &Platform) -> Next {
+    let mut status = platform.status.clone();
+    let forced = platform.generation != status.observed_generation
+        || (platform.requested_at.is_some()
+            && platform.requested_at != status.last_handled_reconcile_at);
+    status.observed_generation = platform.generation;
+    status.last_handled_reconcile_at = platform
+        .requested_at
+        .clone()
+        .or(status.last_handled_reconcile_at);
+    status.webhook_path = register_webhook(shared, platform).await;
+
+    let next = run(shared, platform, &mut status, forced).await;
+    if let Err(e) = platform::write_status(&shared.client, platform, &status).await {
+        tracing::warn!(platform = %platform.name, namespace = %platform.namespace, "{e}");
+        return Next::Retry;
+    }
+    next
+}
+
+async fn run(
+    shared: &Shared,
+    platform: &Platform,
+    status: &mut PlatformStatus,
+    forced: bool,
+) -> Next {
+    let generation = platform.generation;
+    if platform.spec.suspend {
+        let at = status.last_applied_revision.clone().unwrap_or_default();
+        status.set(
+            PlatformReason::Suspended,
+            &format!("reconciliation is suspended (at revision {at})"),
+            generation,
+        );
+        return Next::AwaitChange;
+    }
+    let Some(git_spec) = platform.spec.source.git.clone() else {
+        status.set(
+            PlatformReason::ValidationFailed,
+            "spec.source.git is required",
+            generation,
+        );
+        return Next::AwaitChange;
+    };
+
+    // fetch (network): list the remote refs first, download only when moved
+    let credentials = match credentials(shared, platform, &git_spec).await {
+        Ok(c) => c,
+        Err(message) => return fetch_failed(shared, platform, status, &message).await,
+    };
+    let reference = git_ref(&git_spec);
+    let limits = Limits::default();
+    let resolved = {
+        let (url, reference, credentials, limits) = (
+            git_spec.url.clone(),
+            reference.clone(),
+            credentials.clone(),
+            limits.clone(),
+        );
+        tokio::task::spawn_blocking(move || git::resolve(&url, &reference, &credentials, &limits))
+            .await
+    };
+    let resolved = match resolved {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
+        Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
+    };
+    let revision = resolved.revision();
+    let ready_now = status.ready().map(|c| (c.status, c.reason));
+    if !forced && status.last_attempted_revision.as_deref() == Some(revision.as_str()) {
+        match ready_now {
+            // Applied and Ready: nothing moved, nothing to do.
+            Some((ConditionStatus::True, _)) => return Next::After(platform.interval()),
+            // This revision does not validate, or failed every retry: only
+            // a new one (or a requested reconcile) can help.
+            Some((_, PlatformReason::ValidationFailed | PlatformReason::RetriesExhausted)) => {
+                return Next::After(platform.interval());
+            }
+            _ => {}
+        }
+    }
+    let new_revision = status.last_applied_revision.as_deref() != Some(revision.as_str());
+    if forced || status.last_attempted_revision.as_deref() != Some(revision.as_str()) {
+        status.failures = 0;
+    }
+    status.last_attempted_revision = Some(revision.clone());
+    status.set(
+        PlatformReason::Progressing,
+        &format!("reconciling revision {revision}"),
+        generation,
+    );
+    if let Err(e) = platform::write_status(&shared.client, platform, status).await {
+        tracing::warn!(platform = %platform.name, "{e}");
+    }
+    if new_revision {
+        event(
+            shared,
+            platform,
+            EventType::Normal,
+            "NewRevision",
+            &format!("new revision {revision}"),
+        )
+        .await;
+    }
+
+    let files = {
+        let (url, resolved, credentials, cache, path) = (
+            git_spec.url.clone(),
+            resolved.clone(),
+            credentials,
+            shared.state_dir.join("git"),
+            platform.spec.path.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            git::checkout(&url, &resolved, &credentials, &cache, &path, &limits)
+        })
+        .await
+    };
+    let files = match files {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
+        Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
+    };
+    let snapshot = Snapshot::new(
+        Origin::Git {
+            url: git_spec.url.clone(),
+            path: platform.spec.path.clone(),
+        },
+        Some(revision.clone()),
+        "platform.yaml",
+        files,
+    );
+
+    // validate, render (pure) and apply (cluster)
+    let options = Options {
+        timeout: platform.timeout(),
+        concurrency: shared.concurrency,
+        prune: platform.spec.prune,
+        source_revision: Some(revision.clone()),
+        ..Options::default()
+    };
+    let owner = Owner {
+        platform: platform.name.clone(),
+        namespace: Some(platform.namespace.clone()),
+    };
+    match apply_snapshot(shared.client.clone(), snapshot, Some(owner), options, None).await {
+        Err(SnapshotError::Invalid(invalid)) => {
+            let message = format!(
+                "revision {revision} is invalid and was not applied:\n{}",
+                invalid.summary(MESSAGE_LIMIT)
+            );
+            status.set(PlatformReason::ValidationFailed, &message, generation);
+            event(
+                shared,
+                platform,
+                EventType::Warning,
+                "ValidationFailed",
+                &message,
+            )
+            .await;
+            Next::After(platform.interval())
+        }
+        Err(e) => {
+            let message = cut(&e.to_string());
+            event(
+                shared,
+                platform,
+                EventType::Warning,
+                "ApplyFailed",
+                &message,
+            )
+            .await;
+            retry(platform, status, &message)
+        }
+        Ok(applied) => {
+            report_events(shared, platform, &applied.report).await;
+            let counts = ReleaseCounts {
+                total: applied.report.releases.len() as u32,
+                ready: applied.report.releases.iter().filter(|r| r.ready()).count() as u32,
+            };
+            status.releases = Some(counts);
+            if applied.report.all_ready() {
+                status.failures = 0;
+                status.last_applied_revision = Some(revision.clone());
+                status.set(
+                    PlatformReason::ReconciliationSucceeded,
+                    &format!("Applied revision {revision}"),
+                    generation,
+                );
+                Next::After(platform.interval())
+            } else {
+                let failing: Vec<String> = applied
+                    .report
+                    .releases
+                    .iter()
+                    .chain(&applied.report.removed)
+                    .filter(|r| !r.ready())
+                    .map(|r| format!("{}: {}: {}", r.name, r.summary.reason, r.summary.message))
+                    .collect();
+                let message = cut(&format!(
+                    "{}/{} releases Ready at revision {revision}; {}",
+                    counts.ready,
+                    counts.total,
+                    failing.join("; ")
+                ));
+                retry(platform, status, &message)
+            }
+        }
+    }
+}
+
+/// Counts a failed attempt at the current revision: retried after
+/// `spec.retry`'s backoff, or Stalled once the limit is reached.
+fn retry(platform: &Platform, status: &mut PlatformStatus, message: &str) -> Next {
+    status.failures = status.failures.saturating_add(1);
+    let retry = &platform.spec.retry;
+    if status.failures > retry.limit {
+        status.set(
+            PlatformReason::RetriesExhausted,
+            &cut(&format!(
+                "{message}; gave up after {} attempts (spec.retry.limit {}); a new revision or `distro reconcile` tries again",
+                status.failures, retry.limit
+            )),
+            platform.generation,
+        );
+        return Next::After(platform.interval());
+    }
+    status.set(
+        PlatformReason::ReleasesNotReady,
+        message,
+        platform.generation,
+    );
+    Next::RetryAfter(retry.delay(status.failures))
+}
+
+async fn fetch_failed(
+    shared: &Shared,
+    platform: &Platform,
+    status: &mut PlatformStatus,
+    message: &str,
+) -> Next {
+    let message = cut(message);
+    status.set(PlatformReason::FetchFailed, &message, platform.generation);
+    event(
+        shared,
+        platform,
+        EventType::Warning,
+        "FetchFailed",
+        &message,
+    )
+    .await;
+    Next::Retry
+}
+
+/// The Git ref of the spec; the branch `main` when none is given.
+pub fn git_ref(spec: &GitSpec) -> GitRef {
+    let r = spec.reference.clone().unwrap_or_default();
+    if let Some(c) = r.commit {
+        GitRef::Commit(c)
+    } else if let Some(s) = r.semver {
+        GitRef::Semver(s)
+    } else if let Some(t) = r.tag {
+        GitRef::Tag(t)
+    } else {
+        GitRef::Branch(r.branch.unwrap_or_else(|| "main".into()))
+    }
+}
+
+/// Reads a key of a Secret in the Platform's namespace as text.
+async fn secret(
+    shared: &Shared,
+    namespace: &str,
+    name: &str,
+) -> Result<std::collections::BTreeMap<String, String>, String> {
+    let api: kube::Api<Secret> = kube::Api::namespaced(shared.client.clone(), namespace);
+    let secret = api
+        .get_opt(name)
+        .await
+        .map_err(|e| format!("Secret/{namespace}/{name}: cannot read: {e}"))?
+        .ok_or_else(|| format!("Secret/{namespace}/{name} not found"))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (k, v) in secret.data.unwrap_or_default() {
+        let text = String::from_utf8(v.0)
+            .map_err(|_| format!("Secret/{namespace}/{name}: key {k} is not UTF-8 text"))?;
+        out.insert(k, text);
+    }
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Credentials from `spec.source.git.secretRef`: `username` and
+/// `password`, `bearerToken`, or `identity` and `known_hosts`.
+async fn credentials(
+    shared: &Shared,
+    platform: &Platform,
+    spec: &GitSpec,
+) -> Result<Credentials, String> {
+    let Some(secret_ref) = &spec.secret_ref else {
+        return Ok(Credentials::None);
+    };
+    let mut data = secret(shared, &platform.namespace, &secret_ref.name).await?;
+    let shown = format!("Secret/{}/{}", platform.namespace, secret_ref.name);
+    if let Some(identity) = data.remove("identity") {
+        let known_hosts = data
+            .remove("known_hosts")
+            .ok_or_else(|| format!("{shown}: identity needs known_hosts"))?;
+        return Ok(Credentials::Ssh {
+            identity,
+            known_hosts,
+            username: data.remove("username"),
+        });
+    }
+    if let Some(token) = data.remove("bearerToken") {
+        return Ok(Credentials::Bearer(token));
+    }
+    match (data.remove("username"), data.remove("password")) {
+        (Some(username), Some(password)) => Ok(Credentials::Basic { username, password }),
+        _ => Err(format!(
+            "{shown}: expected username and password, bearerToken, or identity and known_hosts"
+        )),
+    }
+}
+
+/// Registers the Platform's webhook receiver; returns its path.
+async fn register_webhook(shared: &Shared, platform: &Platform) -> Option<String> {
+    let Some(hook) = &platform.spec.webhook else {
+        shared.registry.remove(&platform.namespace, &platform.name);
+        return None;
+    };
+    let kind: HookType = match hook.kind.parse() {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(platform = %platform.name, "{e}");
+            return None;
+        }
+    };
+    let token = match secret(shared, &platform.namespace, &hook.secret_ref.name).await {
+        Ok(mut data) => data.remove("token"),
+        Err(e) => {
+            tracing::warn!(platform = %platform.name, "webhook: {e}");
+            None
+        }
+    };
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        shared.registry.remove(&platform.namespace, &platform.name);
+        return None;
+    };
+    let path = webhook::hook_path(&token, &platform.namespace, &platform.name);
+    shared.registry.set(Receiver {
+        namespace: platform.namespace.clone(),
+        name: platform.name.clone(),
+        kind,
+        token,
+    });
+    Some(path)
+}
+
+/// Events a person wants to see, on the Platform: releases installed,
+/// upgraded, failed and removed.
+async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
+    for r in &report.releases {
+        let (kind, reason) = match r.summary.reason {
+            crate::status::Reason::InstallSucceeded if r.changes.wrote() => {
+                (EventType::Normal, "InstallSucceeded")
+            }
+            crate::status::Reason::UpgradeSucceeded if r.changes.wrote() => {
+                (EventType::Normal, "UpgradeSucceeded")
+            }
+            reason if !reason.ready() => (EventType::Warning, "ReleaseNotReady"),
+            _ => continue,
+        };
+        let note = format!(
+            "{}/{} {}: {} ({})",
+            r.namespace,
+            r.name,
+            r.revision,
+            r.summary.message,
+            r.changes.summary()
+        );
+        event(shared, platform, kind, reason, &note).await;
+        // The same on the Release, where `kubectl describe release` shows it.
+        let release = ObjectReference {
+            api_version: Some(crate::status::API_VERSION.into()),
+            kind: Some(crate::status::KIND.into()),
+            name: Some(r.name.clone()),
+            namespace: Some(r.namespace.clone()),
+            ..Default::default()
+        };
+        publish(shared, &release, kind, reason, &note).await;
+    }
+    for r in &report.removed {
+        let note = format!(
+            "{}/{} removed ({})",
+            r.namespace,
+            r.name,
+            r.changes.summary()
+        );
+        event(shared, platform, EventType::Normal, "Pruned", &note).await;
+    }
+}
+
+async fn event(shared: &Shared, platform: &Platform, kind: EventType, reason: &str, note: &str) {
+    let reference = ObjectReference {
+        api_version: Some(platform::API_VERSION.into()),
+        kind: Some(platform::KIND.into()),
+        name: Some(platform.name.clone()),
+        namespace: Some(platform.namespace.clone()),
+        uid: platform.uid.clone(),
+        ..Default::default()
+    };
+    publish(shared, &reference, kind, reason, note).await;
+}
+
+async fn publish(
+    shared: &Shared,
+    reference: &ObjectReference,
+    kind: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let ev = Event {
+        type_: kind,
+        reason: reason.into(),
+        note: Some(cut(note)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = shared.recorder.publish(&ev, reference).await {
+        tracing::debug!(object = ?reference.name, "event not recorded: {e}");
+    }
+}
+
+/// A message cut to what conditions and Events hold.
+fn cut(message: &str) -> String {
+    if message.len() <= MESSAGE_LIMIT {
+        return message.to_string();
+    }
+    let mut end = MESSAGE_LIMIT;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &message[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::platform::RefSpec;
+
+    fn spec(r: Option<RefSpec>) -> GitSpec {
+        GitSpec {
+            url: "git://127.0.0.1/p".into(),
+            reference: r,
+            secret_ref: None,
+        }
+    }
+
+    #[test]
+    fn refs_default_to_main_and_prefer_the_most_precise() {
+        assert_eq!(git_ref(&spec(None)), GitRef::Branch("main".into()));
+        let both = RefSpec {
+            branch: Some("dev".into()),
+            tag: Some("v1".into()),
+            ..Default::default()
+        };
+        assert_eq!(git_ref(&spec(Some(both))), GitRef::Tag("v1".into()));
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_char_boundary() {
+        let m = "é".repeat(MESSAGE_LIMIT);
+        let c = cut(&m);
+        assert!(c.len() <= MESSAGE_LIMIT + 3 && c.ends_with("..."));
+    }
+}
