@@ -18,7 +18,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 SRC=$ROOT/hack/yaml11
 
-die() { printf 'yaml11: %s\n' "$*" >&2; exit "${2:-1}"; }
+die() { printf 'yaml11: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 version=$(awk '$1 == "require" && $2 == "sigs.k8s.io/yaml" { print $3 }' "$SRC/go.mod")
 [[ -n $version ]] || die "no 'require sigs.k8s.io/yaml' line in $SRC/go.mod"

@@ -6,9 +6,10 @@
 //! The library chooses a scalar's style by YAML 1.2 alone and offers no way
 //! to ask for another. So each string it would write plain but
 //! [`must_quote`] wants quoted is swapped, before writing, for a
-//! placeholder that the library always single-quotes (a run of digits,
-//! which it reads as a number), and each quoted placeholder in the text is
-//! swapped back for the quoted string. A placeholder is as long as the
+//! placeholder that the library always single-quotes (digits after a
+//! leading zero, which it quotes at any length so that they are not taken
+//! for a number), and each quoted placeholder in the text is swapped back
+//! for the quoted string. A placeholder is as long as the
 //! string it stands for, so the library lays it out as it would the string
 //! (keys over 128 bytes become `? key`).
 
@@ -20,7 +21,7 @@ use super::scalar;
 /// Digits every placeholder starts with, before its index. Only strings of
 /// the value could contain it (a number is never written quoted), and
 /// [`to_string`] picks another mark when one does.
-const MARK: &str = "80314159265358979323";
+const MARK: &str = "080314159265358979323";
 
 /// Writes `value` as the library does, quoting what [`must_quote`] says.
 pub fn to_string(value: &Value) -> Result<String, serde_yaml_ng::Error> {
@@ -172,6 +173,18 @@ mod tests {
         assert_eq!(text, format!("? '{key}'\n: 1\n"));
         let back: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(back, serde_json::json!({ key: 1 }));
+    }
+
+    #[test]
+    fn strings_of_any_length() {
+        for len in [1, 30, 127, 128, 129, 400, 2000] {
+            let s = "1".repeat(len);
+            let value = serde_json::json!({ "k": s, "list": [s] });
+            let text = to_string(&yaml(value.clone())).unwrap();
+            assert!(text.starts_with(&format!("k: '{s}'\n")), "{len}: {text}");
+            let back: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+            assert_eq!(back, value, "{len}");
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //!
 //! Anything else, and anything it is not sure about, it declines (`Err`):
 //! folded scalars, scalars over several lines, flow collections with
-//! content, anchors, aliases, tags, explicit keys, directives, tabs outside
-//! quoted and block scalars, carriage returns and the other Unicode line
-//! breaks, characters YAML does not allow, duplicate keys, and every syntax
-//! error. The caller then reads the document with the library, which gives
+//! content, anchors, aliases, merge keys (a plain `<<`), tags, explicit
+//! keys, directives, tabs outside quoted and block scalars, carriage
+//! returns and the other Unicode line breaks, characters YAML does not
+//! allow, duplicate keys, and every syntax error. The caller then reads the document with the library, which gives
 //! the same value, or the error with its line. The reader never accepts a
 //! document the library refuses.
 
@@ -173,9 +173,6 @@ impl Reader<'_> {
         let mut map = Map::new();
         let (mut key, mut after) = first;
         loop {
-            if key == "<<" {
-                return Err(Declined);
-            }
             self.pos = after;
             let value = self.node(indent, Parent::Map)?;
             match map.entry(key) {
@@ -328,7 +325,9 @@ impl Reader<'_> {
                     }
                 }
                 let text = &self.text[i..j];
-                if text.ends_with(' ') || text.len() > MAX_KEY {
+                // A plain `<<` is a merge key, which comes with aliases:
+                // the library's work. A quoted one is an ordinary key.
+                if text.ends_with(' ') || text.len() > MAX_KEY || text == "<<" {
                     return Err(Declined);
                 }
                 let key = match scalar::value(text) {

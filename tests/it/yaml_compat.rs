@@ -334,6 +334,15 @@ fn yaml11_strings(count: usize) -> Vec<String> {
             add(first.to_uppercase().chain(chars).collect(), &mut out);
         }
     }
+    // Long ones: keys over 128 bytes are written as `? key`, numbers over
+    // 309 digits are no longer finite floats.
+    for n in [100, 200, 400, 1500] {
+        add("1".repeat(n), &mut out);
+        add("1_".repeat(n / 2), &mut out);
+        add(format!("0x{}", "f".repeat(n)), &mut out);
+        add(format!("{}.5", "9".repeat(n)), &mut out);
+        add("y".repeat(n), &mut out);
+    }
     while out.len() < count {
         let s: String = match rng.below(4) {
             // A token with something around it.
@@ -360,6 +369,9 @@ fn config_map(name: &str, data: Map<String, Value>) -> Value {
     })
 }
 
+/// One of distro's ways of writing a value as YAML.
+type Writer = fn(&Value) -> String;
+
 /// The strings, written by each of distro's writers as ConfigMap values
 /// and keys, come back from kubectl's reader as the same strings.
 #[test]
@@ -379,7 +391,6 @@ fn yaml11_reader_reads_every_written_string_back() {
 
     // The writer render uses for template output and `to_yaml`, and the
     // library path it falls back to.
-    type Writer = fn(&Value) -> String;
     let writers: [(&str, Writer); 2] = [
         ("distro::yaml::append", |v| {
             let mut out = String::new();
@@ -477,4 +488,53 @@ fn pointer(value: &Value, path: &str) -> String {
     value
         .pointer(path)
         .map_or_else(|| "(missing)".to_string(), Value::to_string)
+}
+
+// ---------------------------------------------------------------------------
+// Merge keys, as Helm and kubectl apply them.
+
+/// `<<: *anchor` in a values file and in a template's output merges the
+/// anchored map in; explicit keys win.
+#[test]
+fn merge_keys_in_values_files_and_template_output_are_applied() {
+    let dir = crate::support::scratch("basic");
+    let base = dir.path().join("packages/base/1.0.0");
+    std::fs::write(
+        base.join("values.yaml"),
+        "role: viewer\n\
+         defaults: &defaults\n  level: info\n  format: json\n\
+         settings:\n  <<: *defaults\n  level: debug\n",
+    )
+    .unwrap();
+    std::fs::write(
+        base.join("templates/merged.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base-merged\n\
+         data:{{ values.settings | to_yaml | nindent(width=2) }}\n\
+         ---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: base-merged-output\n  \
+         labels: &labels\n    tier: web\n  annotations:\n    <<: *labels\n    note: merged\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = outcome(&distro(dir.path(), &["render"]));
+    assert_eq!(code, 0, "distro render failed:\n{stderr}");
+    let objects: Vec<Value> = distro::yaml::split_documents(&stdout)
+        .iter()
+        .map(|d| distro::yaml::parse_value(d.text, d.first_line).unwrap())
+        .collect();
+    let named = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in\n{stdout}"))
+    };
+    assert_eq!(
+        named("base-merged")["data"],
+        json!({"format": "json", "level": "debug"})
+    );
+    let output = &named("base-merged-output")["metadata"];
+    assert_eq!(
+        output["annotations"],
+        json!({"tier": "web", "note": "merged"})
+    );
+    assert!(!stdout.contains("<<"), "a merge key was written:\n{stdout}");
 }
