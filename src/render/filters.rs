@@ -44,7 +44,8 @@ fn to_yaml(v: &Value, _: Kwargs, _: &State) -> TeraResult<String> {
     let mut text = match json(v) {
         // The fast writer gives the library's bytes for JSON values.
         Some(json) => crate::yaml::to_string(&json),
-        None => serde_yaml_ng::to_string(v).map_err(|e| Error::message(format!("to_yaml: {e}")))?,
+        None => crate::yaml::to_string_serialize(v)
+            .map_err(|e| Error::message(format!("to_yaml: {e}")))?,
     };
     text.truncate(text.trim_end_matches('\n').len());
     Ok(text)
@@ -91,8 +92,10 @@ fn to_json(v: &Value, kwargs: Kwargs, _: &State) -> TeraResult<String> {
 }
 
 fn from_yaml(v: &str, _: Kwargs, _: &State) -> TeraResult<Value> {
-    let parsed: serde_json::Value =
-        serde_yaml_ng::from_str(v).map_err(|e| Error::message(format!("from_yaml: {e}")))?;
+    // The same reader as values files: merge keys merged, duplicate keys
+    // refused, a byte order mark ignored.
+    let parsed = crate::yaml::parse_value(v, 0)
+        .map_err(|e| Error::message(format!("from_yaml: {}", e.message)))?;
     Ok(Value::from_serializable(&parsed))
 }
 

@@ -285,11 +285,7 @@ pub fn finish(text: &str, origin: &Origin, into: &mut Finisher) {
                     line,
                     rendered: origin.rendered,
                     message: e.message,
-                    excerpt: text
-                        .lines()
-                        .nth(line.saturating_sub(1))
-                        .or_else(|| text.lines().last())
-                        .map(str::to_string),
+                    excerpt: yaml::excerpt(text, line),
                 });
             }
         }
