@@ -39,7 +39,7 @@ pub enum Selection {
         bundle: String,
         suggestion: Option<String>,
     },
-    #[error("release {name:?} is off: {reason} in {platform_file}")]
+    #[error("release {name:?} is off: {}", off_reason(*.reason, .platform_file))]
     ReleaseOff {
         name: String,
         reason: DropReason,
@@ -52,6 +52,15 @@ pub enum Selection {
         scope: String,
         suggestion: Option<String>,
     },
+}
+
+fn off_reason(reason: DropReason, platform_file: &str) -> String {
+    match reason {
+        DropReason::Disabled => format!("listed under disable: in {platform_file}"),
+        DropReason::OptionalNotEnabled => {
+            format!("optional, and not listed under enable: in {platform_file}")
+        }
+    }
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

@@ -12,6 +12,7 @@ use crate::pipeline::{self, Invalid, Problem};
 pub const RULES: &str = "Values from the command line are the last layers, over the package's values.yaml, the bundle's valuesFiles and values, and the platform's releases.<name>.values: first every --values file in order, then every --set, then every --set-string (Helm's order). They apply to the releases chosen with -r (or the one release `distro values` shows), and to every release when none is chosen. The top-level key `platform` (--set platform.clusterDomain=x, or `platform:` in a --values file) sets the platform's values, which every template sees as `platform`.";
 
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Values")]
 pub struct Inputs {
     /// Set values: KEY=VALUE[,KEY=VALUE...] (repeatable). Keys are dotted
     /// paths with list indices (image.tag, servers[0].port; `\.` for a dot

@@ -100,7 +100,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let text = match args.output {
-        Format::Text => table(&rows),
+        Format::Text => table(&rows, platform_file),
         Format::Json => super::json_text(&rows)?,
         Format::Yaml => super::yaml_text(&rows)?,
     };
@@ -108,7 +108,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[Row], platform_file: &str) -> String {
     let headers = ["NAME", "NAMESPACE", "PACKAGE", "VERSION", "STATE"];
     let cells: Vec<[String; 5]> = rows
         .iter()
@@ -118,9 +118,11 @@ fn table(rows: &[Row]) -> String {
                 r.namespace.clone(),
                 r.package.clone(),
                 r.version.clone().unwrap_or_else(|| "-".into()),
-                match &r.reason {
-                    Some(reason) => format!("{} ({reason})", r.state),
-                    None => r.state.to_string(),
+                // The reason in short; -o json has it in full.
+                match r.state {
+                    "disabled" => format!("disabled (disable: in {platform_file})"),
+                    "optional-off" => "optional-off (optional, not in enable:)".to_string(),
+                    state => state.to_string(),
                 },
             ]
         })

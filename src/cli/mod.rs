@@ -72,7 +72,9 @@ pub struct Global {
     /// rewriting it.
     #[arg(long, global = true)]
     pub locked: bool,
-    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    /// More log output on stderr: -v the decisions (versions picked, values
+    /// files merged, dependencies dropped), -vv each object's action too,
+    /// -vvv every library's debug output. RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The kubeconfig file of the cluster commands (instead of KUBECONFIG,
@@ -225,9 +227,13 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // The client's own log of a failed request repeats the error that is
+    // reported anyway, once, naming the server; -v and -vv are about
+    // distro's decisions, -vvv shows every library's debug output too.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "warn,distro=info,kube_client::client::builder=off",
+        2 => "warn,distro=debug,kube_client::client::builder=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -51,22 +51,21 @@ fn summary(before: Option<&Lock>, after: &Lock) -> Vec<String> {
     let mut lines = Vec::new();
     for entry in &after.releases {
         match old(&entry.name) {
-            None => lines.push(format!(
-                "Locking {} {} {}",
-                entry.name, entry.package, entry.version
+            None => lines.push(format!("Locking {} {}", entry.name, entry.version)),
+            Some(e) if e.package != entry.package => lines.push(format!(
+                "Updating {}: {} {} -> {} {}",
+                entry.name, e.package, e.version, entry.package, entry.version
             )),
-            Some(e) if e.package != entry.package || e.version != entry.version => {
-                lines.push(format!(
-                    "Updating {} {} {} -> {} {}",
-                    entry.name, e.package, e.version, entry.package, entry.version
-                ))
-            }
+            Some(e) if e.version != entry.version => lines.push(format!(
+                "Updating {} {} -> {}",
+                entry.name, e.version, entry.version
+            )),
             Some(_) => {}
         }
     }
     for e in before.map(|l| l.releases.as_slice()).unwrap_or_default() {
         if !after.releases.iter().any(|a| a.name == e.name) {
-            lines.push(format!("Removing {} {} {}", e.name, e.package, e.version));
+            lines.push(format!("Removing {} {}", e.name, e.version));
         }
     }
     lines

@@ -228,7 +228,7 @@ fn set(base: &mut Value, path: &[Step], depth: usize, value: &Value) -> Result<(
             };
             if *index > items.len() {
                 return Err(format!(
-                    "index {index} is past the end of {} ({} items; {} appends)",
+                    "index {index} is past the end of {}, which has {} items (index {} appends)",
                     here(),
                     items.len(),
                     items.len()
@@ -789,7 +789,7 @@ mod tests {
         let (path, value) = set("list[2]=1").remove(0);
         let e = apply(&mut v, Edit::Set(&path, &value)).unwrap_err();
         assert!(
-            e.contains("index 2 is past the end of list (0 items"),
+            e.contains("index 2 is past the end of list, which has 0 items (index 0 appends)"),
             "{e}"
         );
     }
