@@ -1,16 +1,47 @@
 //! `distro.lock`: the resolved package version and content digest of every
 //! release, so that the same inputs give the same bytes anywhere and a
 //! reviewer sees when a package changed underneath a release.
+//!
+//! As with Cargo.lock, a locked version is kept while it still satisfies
+//! the release's requirement: a newer version dropped into `packages/`
+//! moves nothing until `distro update` asks for it.
+//!
+//! Each platform file has its own lock, next to it: `platform.yaml` has
+//! `distro.lock`, any other `<stem>.yaml` has `<stem>.lock`, so that two
+//! platforms of one directory never share (or fight over) one lock.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Distribution;
+use crate::model::{Distribution, Pin};
 use crate::source::Snapshot;
 
-/// The lock file's name, next to the platform file.
+/// The lock file's name next to `platform.yaml`.
 pub const FILE_NAME: &str = "distro.lock";
+
+/// The lock's file name for a platform file's name.
+pub fn file_name(platform_file_name: &str) -> String {
+    let stem = platform_file_name
+        .strip_suffix(".yaml")
+        .or_else(|| platform_file_name.strip_suffix(".yml"))
+        .unwrap_or(platform_file_name);
+    if stem == "platform" {
+        FILE_NAME.to_string()
+    } else {
+        format!("{stem}.lock")
+    }
+}
+
+/// The lock's `/`-separated path inside a snapshot whose platform file is
+/// `platform_file`: next to it.
+pub fn snapshot_path(platform_file: &str) -> String {
+    match platform_file.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{}", file_name(name)),
+        None => file_name(platform_file),
+    }
+}
 
 /// Problems with the lock file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -57,6 +88,25 @@ impl Lock {
         }
     }
 
+    /// The versions to keep, by release.
+    pub fn pins(&self) -> BTreeMap<String, Pin> {
+        self.releases
+            .iter()
+            .filter_map(|e| {
+                // An entry that is not a version pins nothing: the release
+                // is resolved afresh and the lock rewritten.
+                let version = semver::Version::parse(&e.version).ok()?;
+                Some((
+                    e.name.clone(),
+                    Pin {
+                        package: e.package.clone(),
+                        version,
+                    },
+                ))
+            })
+            .collect()
+    }
+
     /// The file's text.
     pub fn to_text(&self) -> String {
         let body = serde_yaml_ng::to_string(self).unwrap_or_default();
@@ -92,7 +142,9 @@ impl Lock {
 /// Where the lock of a snapshot read from a directory is written; `None`
 /// for other sources, which are never written to.
 pub fn path(snapshot: &Snapshot) -> Option<PathBuf> {
-    snapshot.dir().map(|root| root.join(FILE_NAME))
+    snapshot
+        .dir()
+        .map(|root| root.join(snapshot_path(snapshot.platform_file())))
 }
 
 /// Reads the lock of a snapshot, `None` if it has none.
@@ -103,7 +155,7 @@ pub fn read(snapshot: &Snapshot) -> Result<Option<Lock>, Error> {
     let Some(bytes) = snapshot.lock() else {
         return Ok(None);
     };
-    let shown = PathBuf::from(snapshot.display(FILE_NAME));
+    let shown = PathBuf::from(snapshot.display(&snapshot_path(snapshot.platform_file())));
     let text = std::str::from_utf8(bytes).map_err(|_| Error::Read {
         path: shown.clone(),
         message: "not UTF-8 text".into(),
@@ -130,7 +182,7 @@ pub fn check(snapshot: &Snapshot, wanted: &Lock) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::Stale {
-            path: PathBuf::from(snapshot.display(FILE_NAME)),
+            path: PathBuf::from(snapshot.display(&snapshot_path(snapshot.platform_file()))),
             changes,
         })
     }
@@ -157,4 +209,42 @@ pub fn write(path: &Path, lock: &Lock) -> Result<bool, Error> {
         });
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_platform_file_has_its_own_lock() {
+        assert_eq!(file_name("platform.yaml"), "distro.lock");
+        assert_eq!(file_name("staging.yaml"), "staging.lock");
+        assert_eq!(file_name("prod.yml"), "prod.lock");
+        assert_eq!(snapshot_path("platform.yaml"), "distro.lock");
+        assert_eq!(
+            snapshot_path("staging/platform.yaml"),
+            "staging/distro.lock"
+        );
+        assert_eq!(
+            snapshot_path("clusters/eu/prod.yaml"),
+            "clusters/eu/prod.lock"
+        );
+    }
+
+    #[test]
+    fn pins_skip_entries_that_are_not_versions() {
+        let entry = |name: &str, version: &str| Entry {
+            name: name.into(),
+            package: "p".into(),
+            version: version.into(),
+            digest: "d".into(),
+        };
+        let lock = Lock {
+            version: 1,
+            releases: vec![entry("a", "1.2.3"), entry("b", "latest")],
+        };
+        let pins = lock.pins();
+        assert_eq!(pins.len(), 1);
+        assert_eq!(pins["a"].version, semver::Version::new(1, 2, 3));
+    }
 }

@@ -9,8 +9,8 @@
 
 use crate::graph::{self, Graph};
 use crate::lock::{self, Lock};
-use crate::model::{self, Distribution};
-use crate::render::{self, RenderedRelease};
+use crate::model::{self, Distribution, DropReason, values};
+use crate::render::{self, Object, RenderedRelease};
 use crate::source::{self, Snapshot};
 
 /// Everything that makes a distribution invalid, from any stage.
@@ -26,6 +26,87 @@ pub enum Problem {
     Render(#[from] render::Error),
     #[error(transparent)]
     Lock(#[from] lock::Error),
+    #[error(transparent)]
+    Selection(#[from] Selection),
+}
+
+/// A release or template named on the command line that is not there.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Selection {
+    #[error("release {name:?} is not in bundle {bundle:?}{}", did_you_mean(.suggestion))]
+    UnknownRelease {
+        name: String,
+        bundle: String,
+        suggestion: Option<String>,
+    },
+    #[error("release {name:?} is off: {}", off_reason(*.reason, .platform_file))]
+    ReleaseOff {
+        name: String,
+        reason: DropReason,
+        platform_file: String,
+    },
+    #[error("--show-only {file:?}: no template or CRD file of that name in {scope}{}", did_you_mean(.suggestion))]
+    UnknownTemplate {
+        file: String,
+        /// `release app` or `any release`.
+        scope: String,
+        suggestion: Option<String>,
+    },
+}
+
+fn off_reason(reason: DropReason, platform_file: &str) -> String {
+    match reason {
+        DropReason::Disabled => format!("listed under disable: in {platform_file}"),
+        DropReason::OptionalNotEnabled => {
+            format!("optional, and not listed under enable: in {platform_file}")
+        }
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}
+
+/// The candidate closest to `name` when it is close enough to be a typo
+/// (or `name` is the start of it).
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(2);
+    candidates
+        .into_iter()
+        .map(|c| {
+            let d = if c.starts_with(name) && !name.is_empty() {
+                0
+            } else {
+                edit_distance(name, c)
+            };
+            (d, c)
+        })
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.to_string())
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The problems of one run: all of them, not only the first.
@@ -77,6 +158,32 @@ fn invalid<E: Into<Problem>>(errors: Vec<E>) -> Invalid {
 pub struct Options {
     /// Fail when the snapshot's `distro.lock` does not match.
     pub locked: bool,
+    /// Which releases resolve their version afresh instead of keeping the
+    /// lock's.
+    pub update: Update,
+    /// The releases to render and to apply `overrides` to; empty means
+    /// every release. Each must be an enabled release of the bundle.
+    pub releases: Vec<String>,
+    /// Values from the command line, over every file (their `targets` are
+    /// replaced by `releases`).
+    pub overrides: values::Overrides,
+    /// The Kubernetes version to target instead of the platform's.
+    pub kube_version: Option<semver::Version>,
+    /// Record which layer set each value (`Release::origins`).
+    pub origins: bool,
+}
+
+/// Which locked versions a run keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Update {
+    /// Every release keeps its locked version while it still satisfies the
+    /// release's requirement.
+    #[default]
+    Nothing,
+    /// Every release takes the highest version that satisfies it.
+    All,
+    /// These releases take the highest version; the others keep theirs.
+    Only(Vec<String>),
 }
 
 /// A loaded distribution and its graph, before rendering.
@@ -99,8 +206,106 @@ impl Loaded {
 /// A rendered distribution.
 pub struct Rendered {
     pub loaded: Loaded,
-    /// Releases in apply order (the graph's topological order).
+    /// Releases in apply order (the graph's topological order); only those
+    /// of [`Options::releases`] when it names some.
     pub releases: Vec<RenderedRelease>,
+}
+
+/// Checks that `name` is a release the platform runs.
+///
+/// # Errors
+/// It is not in the bundle (with the closest name), or the platform leaves
+/// it out.
+pub fn check_release(
+    snapshot: &Snapshot,
+    distribution: &Distribution,
+    name: &str,
+) -> Result<(), Selection> {
+    match distribution.entries.iter().find(|e| e.name == name) {
+        None => Err(Selection::UnknownRelease {
+            name: name.to_string(),
+            bundle: distribution.bundle.clone(),
+            suggestion: closest(name, distribution.entries.iter().map(|e| e.name.as_str())),
+        }),
+        Some(entry) => match entry.off {
+            None => Ok(()),
+            Some(reason) => Err(Selection::ReleaseOff {
+                name: name.to_string(),
+                reason,
+                platform_file: snapshot.display(snapshot.platform_file()),
+            }),
+        },
+    }
+}
+
+/// The objects of the rendered releases that come from one of `files`, in
+/// output order. A file is named as in the package (`templates/x.yaml`) or
+/// as the `# Source:` line names it (`app/templates/x.yaml`). A file that
+/// exists but rendered nothing selects nothing.
+///
+/// # Errors
+/// A file that no rendered release's package has.
+pub fn show_only<'a>(
+    rendered: &'a Rendered,
+    files: &[String],
+) -> Result<Vec<(&'a RenderedRelease, &'a Object)>, Invalid> {
+    let packages: Vec<(&str, Vec<&str>)> = rendered
+        .releases
+        .iter()
+        .filter_map(|r| {
+            let release = rendered
+                .loaded
+                .distribution
+                .releases
+                .iter()
+                .find(|d| d.name == r.name)?;
+            let files = release
+                .package
+                .templates
+                .iter()
+                .chain(&release.package.crds)
+                .map(|f| f.path.as_str())
+                .filter(|p| !model::Package::is_partial(p))
+                .collect();
+            Some((r.name.as_str(), files))
+        })
+        .collect();
+    let matches = |release: &str, path: &str, wanted: &str| {
+        wanted == path
+            || wanted
+                .strip_prefix(release)
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(path)
+    };
+    let mut problems = Vec::new();
+    for wanted in files {
+        let known = packages
+            .iter()
+            .any(|(release, paths)| paths.iter().any(|p| matches(release, p, wanted)));
+        if !known {
+            let candidates: Vec<&str> = packages
+                .iter()
+                .flat_map(|(_, p)| p.iter().copied())
+                .collect();
+            problems.push(Selection::UnknownTemplate {
+                file: wanted.clone(),
+                scope: match packages.as_slice() {
+                    [(one, _)] => format!("release {one}"),
+                    _ => "any release rendered".to_string(),
+                },
+                suggestion: closest(wanted, candidates),
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(invalid(problems));
+    }
+    Ok(rendered
+        .releases
+        .iter()
+        .flat_map(|r| r.objects.iter().map(move |o| (r, o)))
+        .filter(|(r, o)| files.iter().any(|f| matches(&r.name, &o.source, f)))
+        .collect())
 }
 
 /// Validates and resolves the distribution and builds its DAG.
@@ -108,7 +313,43 @@ pub struct Rendered {
 /// # Errors
 /// Every input problem found up to the graph; with `locked`, a stale lock.
 pub fn load(snapshot: Snapshot, options: &Options) -> Result<Loaded, Invalid> {
-    let distribution = model::load(&snapshot).map_err(invalid)?;
+    let pins = match &options.update {
+        // Re-resolving everything needs nothing from the old lock, which
+        // may be what is broken.
+        Update::All => Default::default(),
+        Update::Nothing | Update::Only(_) => {
+            let mut pins = lock::read(&snapshot)
+                .map_err(|e| invalid(vec![e]))?
+                .map(|l| l.pins())
+                .unwrap_or_default();
+            if let Update::Only(names) = &options.update {
+                pins.retain(|name, _| !names.contains(name));
+            }
+            pins
+        }
+    };
+    let mut overrides = options.overrides.clone();
+    overrides.targets = options.releases.clone();
+    let model_options = model::Options {
+        pins,
+        overrides,
+        kube_version: options.kube_version.clone(),
+        origins: options.origins,
+    };
+    let distribution = model::load_with(&snapshot, &model_options).map_err(invalid)?;
+    let named = match &options.update {
+        Update::Only(names) => names.as_slice(),
+        _ => &[],
+    };
+    let unknown: Vec<Selection> = options
+        .releases
+        .iter()
+        .chain(named)
+        .filter_map(|name| check_release(&snapshot, &distribution, name).err())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(invalid(unknown));
+    }
     let graph = graph::build(&distribution.releases).map_err(invalid)?;
     let lock = Lock::of(&distribution);
     if options.locked {
@@ -147,10 +388,12 @@ pub fn render_with(
             .into_iter()
             .map(|r| (r.name.clone(), r))
             .collect();
+    let selected = |name: &String| options.releases.is_empty() || options.releases.contains(name);
     let releases: Vec<RenderedRelease> = loaded
         .graph
         .order
         .iter()
+        .filter(|name| selected(name))
         .filter_map(|name| by_name.remove(name))
         .collect();
     tracing::info!(
@@ -182,6 +425,16 @@ pub fn write_lock(loaded: &Loaded) -> Result<(), Invalid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn closest_names_catch_typos_and_prefixes() {
+        let names = ["cert-manager", "cilium", "app"];
+        assert_eq!(closest("ap", names).as_deref(), Some("app"));
+        assert_eq!(closest("cert", names).as_deref(), Some("cert-manager"));
+        assert_eq!(closest("cillium", names).as_deref(), Some("cilium"));
+        assert_eq!(closest("kubevirt", names), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
 
     #[test]
     fn summary_is_bounded_and_counts_the_rest() {

@@ -150,7 +150,10 @@ async fn run(
             continue;
         }
         match prune::prune_entry(ctx, old, platform_objects).await {
-            Ok(action) => changes.push(old.to_string(), action),
+            Ok(action) => {
+                tracing::debug!(release = %release.name, object = %old, %action, "pruned");
+                changes.push(old.to_string(), action)
+            }
             Err(e) => {
                 tracing::warn!(release = %release.name, "prune failed: {e}");
                 kept.push(old.clone());
@@ -243,6 +246,7 @@ async fn apply_objects(
                     continue;
                 }
             };
+            tracing::debug!(release = %release.name, object = %p.display, %action, "applied");
             changes.push(p.display.clone(), action);
             inventory.push(entry);
             if is_crd {

@@ -49,6 +49,7 @@ pub async fn apply_snapshot(
     // Rendering is CPU work (parallel inside): keep it off the async workers.
     let pipeline_options = pipeline::Options {
         locked: options.locked,
+        ..pipeline::Options::default()
     };
     let rendered =
         tokio::task::spawn_blocking(move || pipeline::render(snapshot, &pipeline_options))

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::Global;
-use super::cluster::{Format, Row, block_on, client, table};
+use super::cluster::{Format, Row, table, with_cluster};
 use crate::apply::{self, Event, Options, ReleaseReport, SnapshotError};
 use crate::model::parse_duration;
 use crate::pipeline;
@@ -51,8 +51,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         source_revision: None,
         locked: global.locked,
     };
-    let applied = block_on(async {
-        let client = client(global).await?;
+    let applied = with_cluster(global, |client| async move {
         let (tx, rx) = mpsc::unbounded_channel();
         let progress = tokio::spawn(show_progress(rx));
         let applied = apply::apply_snapshot(client, snapshot, None, options, Some(tx)).await;
@@ -61,7 +60,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             SnapshotError::Invalid(invalid) => anyhow::Error::from(invalid),
             other => anyhow::Error::from(other),
         })
-    })??;
+    })?;
     pipeline::write_lock(&applied.rendered.loaded)?;
     let report = applied.report;
 
@@ -82,7 +81,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
                 .collect();
             super::print(&table(&rows))?
         }
-        Format::Json => super::print(&(serde_json::to_string_pretty(&report)? + "\n"))?,
+        Format::Json => super::print(&super::json_text(&report)?)?,
+        Format::Yaml => super::print(&super::yaml_text(&report)?)?,
     }
     Ok(if report.all_ready() {
         ExitCode::SUCCESS

@@ -15,10 +15,26 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
-/// A client from `KUBECONFIG`, `~/.kube/config` or the in-cluster
-/// service account, as kubectl finds it.
-pub async fn client(global: &super::Global) -> anyhow::Result<kube::Client> {
-    Ok(crate::client::connect(&global.target()).await?)
+/// Runs `work` with a client from `--kubeconfig`, `KUBECONFIG`,
+/// `~/.kube/config` or the in-cluster service account, as kubectl finds
+/// it. A failure to reach the API server, wherever in `work` it surfaced,
+/// comes back as one [`crate::client::Error::Unreachable`] naming the
+/// server and context (exit code 3), not as the chain of whatever was
+/// being done at the time.
+pub fn with_cluster<T, F, Fut>(global: &super::Global, work: F) -> anyhow::Result<T>
+where
+    F: FnOnce(kube::Client) -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    block_on(async {
+        let (client, endpoint) = crate::client::connect_to(&global.target()).await?;
+        work(client).await.map_err(|e| {
+            match endpoint.unreachable(AsRef::<dyn std::error::Error>::as_ref(&e)) {
+                Some(unreachable) => anyhow::Error::from(unreachable),
+                None => e,
+            }
+        })
+    })?
 }
 
 /// Output of commands that print the release table.
@@ -26,6 +42,7 @@ pub async fn client(global: &super::Global) -> anyhow::Result<kube::Client> {
 pub enum Format {
     Table,
     Json,
+    Yaml,
 }
 
 /// One row of the release table.

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::Global;
-use super::cluster::{block_on, client};
+use super::cluster::with_cluster;
 use crate::apply::{self, Context, Options};
 use crate::pipeline;
 use crate::status::Owner;
@@ -17,25 +17,29 @@ pub struct Args {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     let rendered = pipeline::render(global.snapshot()?, &global.options())?;
-    let result = block_on(async {
+    let owner = Owner {
+        platform: rendered.loaded.distribution.platform.name.clone(),
+        namespace: None,
+    };
+    let releases = &rendered.releases;
+    let result = with_cluster(global, |client| async move {
         let ctx = Context::new(
-            client(global).await?,
-            Owner {
-                platform: rendered.loaded.distribution.platform.name.clone(),
-                namespace: None,
-            },
+            client,
+            owner,
             Options {
                 force_conflicts: args.force_conflicts,
                 ..Options::default()
             },
         );
-        apply::diff(&ctx, &rendered.releases)
+        apply::diff(&ctx, releases)
             .await
             .map_err(anyhow::Error::from)
-    })?;
-    // Exit 1 means "changes" here, so every error is 2.
+    });
+    // Exit 1 means "changes" here, so every error but an unreachable
+    // cluster (3) is 2.
     let report = match result {
         Ok(report) => report,
+        Err(e) if super::is_unreachable(&e) => return Err(e),
         Err(e) => {
             super::print_error(&e);
             return Ok(ExitCode::from(super::EXIT_INVALID));

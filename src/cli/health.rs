@@ -7,10 +7,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::Global;
-use crate::health::{self, output::Format};
+use crate::health::{self, Status, output};
 
 /// Help text after the options; also the subcommand's `after_help`.
-pub const AFTER_HELP: &str = "Examples:\n  kubectl get deploy,sts,ds -A -o yaml | distro health -f -\n  distro health -f objects.yaml          table: KIND NAMESPACE NAME STATUS MESSAGE\n  distro health -f objects.yaml -o json | jq '.[] | select(.status != \"Current\")'\n\nStatuses follow kstatus: Current, InProgress, Failed, Terminating.\nExit codes: 0 ok, 1 the file cannot be read, 2 it is not valid YAML or has objects without kind/name.";
+pub const AFTER_HELP: &str = "Examples:\n  kubectl get deploy,sts,ds -A -o yaml | distro health -f -\n  distro health -f objects.yaml          table: KIND NAMESPACE NAME STATUS MESSAGE\n  distro health -f objects.yaml -o json | jq '.[] | select(.status != \"Current\")'\n  distro health -f objects.yaml -o yaml\n\nStatuses follow kstatus: Current, InProgress, Failed, Terminating.\nExit codes: 0 no object Failed, 1 some object Failed or the file cannot be read, 2 it is not valid YAML or has objects without kind/name.";
+
+/// Output formats: the health module's, and YAML of its JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Yaml,
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -50,6 +58,15 @@ pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(super::EXIT_INVALID));
         }
     };
-    super::print(&health::output::write(&results, args.output))?;
+    let text = match args.output {
+        Format::Text => output::write(&results, output::Format::Text),
+        Format::Json => output::write(&results, output::Format::Json),
+        Format::Yaml => super::yaml_of_json(&output::write(&results, output::Format::Json))?,
+    };
+    super::print(&text)?;
+    // As kubectl wait fails on a failed condition: scripts can test it.
+    if results.iter().any(|(_, a)| a.status == Status::Failed) {
+        return Ok(ExitCode::from(super::EXIT_FAILED));
+    }
     Ok(ExitCode::SUCCESS)
 }

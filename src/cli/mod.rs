@@ -1,19 +1,22 @@
 //! Command-line definitions and dispatch. Each command lives in its own file
-//! and only calls library code; this file maps outcomes to exit codes.
-//!
-//! Exit codes: 0 success, 1 the operation failed or found changes (per
-//! command), 2 invalid input (nothing was written).
+//! and only calls library code; this file maps outcomes to exit codes
+//! ([`EXIT_CODES`]).
 
 mod apply;
 mod cluster;
+mod completion;
 mod controller;
 mod diff;
 mod graph;
 mod health;
+mod inputs;
+mod list;
 mod platform;
 mod render;
 mod status;
+mod update;
 mod validate;
+mod values;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,10 +26,16 @@ use clap::{Parser, Subcommand};
 use crate::pipeline::{self, Invalid};
 use crate::source::Snapshot;
 
-/// Exit code for invalid input.
-pub const EXIT_INVALID: u8 = 2;
-/// Exit code for a failed operation.
+/// Exit code for changes found (`diff`) or a failure (a release not Ready,
+/// an object Failed, anything else that went wrong).
 pub const EXIT_FAILED: u8 = 1;
+/// Exit code for invalid input: nothing was written.
+pub const EXIT_INVALID: u8 = 2;
+/// Exit code for a cluster that cannot be reached, or no kubeconfig.
+pub const EXIT_UNREACHABLE: u8 = 3;
+
+/// The exit codes of every command, as `--help` and the README show them.
+pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  changes (diff) or failures (a release not Ready, an object Failed)\n  2  invalid input; nothing was written, not even the lock\n  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -35,7 +44,7 @@ pub const EXIT_FAILED: u8 = 1;
     // As with kubectl, a flag given twice takes its last value.
     args_override_self = true,
     about = "Build a Kubernetes platform from versioned packages and keep a cluster reconciled to it",
-    after_help = "Examples:\n  distro render --out rendered/     one file per release plus index.json\n  distro graph -o svg > graph.svg   picture of the release DAG\n  distro validate --locked          CI check: valid input, lock up to date\n\nExit codes: 0 ok, 1 failed, 2 invalid input."
+    after_help = const_format_help()
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -47,7 +56,10 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, clap::Args)]
 pub struct Global {
-    /// The platform file; packages/ and bundles/ are read next to it.
+    /// The platform file. packages/ and bundles/ are read from the nearest
+    /// directory at or above it that has them (up to the repository root);
+    /// its lock is next to it: distro.lock for platform.yaml, <stem>.lock
+    /// for any other <stem>.yaml.
     #[arg(
         short = 'p',
         long,
@@ -56,11 +68,13 @@ pub struct Global {
         value_name = "FILE"
     )]
     pub platform: PathBuf,
-    /// Refuse to run when distro.lock is missing or out of date, instead of
+    /// Refuse to run when the lock is missing or out of date, instead of
     /// rewriting it.
     #[arg(long, global = true)]
     pub locked: bool,
-    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    /// More log output on stderr: -v the decisions (versions picked, values
+    /// files merged, dependencies dropped), -vv each object's action too,
+    /// -vvv every library's debug output. RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// The kubeconfig file of the cluster commands (instead of KUBECONFIG,
@@ -76,6 +90,7 @@ impl Global {
     fn options(&self) -> pipeline::Options {
         pipeline::Options {
             locked: self.locked,
+            ..pipeline::Options::default()
         }
     }
 
@@ -96,13 +111,23 @@ impl Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render the platform: every release's manifests, in apply order.
-    #[command(
-        after_help = "Examples:\n  distro render                    all manifests as one YAML stream on stdout\n  distro render --out rendered/    rendered/<release>.yaml and rendered/index.json\n  distro render -p staging/platform.yaml --locked\n\nExit codes: 0 ok, 2 invalid input (nothing written)."
-    )]
+    #[command(after_help = render::after_help())]
     Render(render::Args),
+    /// Every release of the bundle: namespace, package, version, and whether
+    /// the platform runs it; dropped dependencies.
+    #[command(after_help = list::AFTER_HELP)]
+    List(list::Args),
+    /// The merged values of one release, optionally with the layer that set
+    /// each key.
+    #[command(after_help = values::after_help())]
+    Values(values::Args),
+    /// Resolve versions afresh (all releases, or the ones named) and rewrite
+    /// the lock.
+    #[command(after_help = update::AFTER_HELP)]
+    Update(update::Args),
     /// Show the release dependency graph.
     #[command(
-        after_help = "Examples:\n  distro graph                     levels of releases that install in parallel\n  distro graph -o json | jq .order\n  distro graph -o dot | dot -Tpng > graph.png\n  distro graph -o svg > graph.svg  no Graphviz needed\n  distro graph -o mermaid          paste into Markdown\n\nExit codes: 0 ok, 2 invalid input."
+        after_help = "Examples:\n  distro graph                     levels of releases that install in parallel\n  distro graph -o json | jq .order\n  distro graph -o yaml\n  distro graph -o dot | dot -Tpng > graph.png\n  distro graph -o svg > graph.svg  no Graphviz needed\n  distro graph -o mermaid          paste into Markdown\n\nExit codes: 0 ok, 2 invalid input."
     )]
     Graph(graph::Args),
     /// Check everything render checks, print nothing on success.
@@ -113,17 +138,17 @@ pub enum Command {
     /// Render, validate, then server-side apply every release in dependency
     /// order, wait for readiness, prune, and report.
     #[command(
-        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input."
+        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
     )]
     Apply(apply::Args),
     /// Show what apply would change: a server-side dry run of every object.
     #[command(
-        after_help = "Examples:\n  distro diff                 unified diff per changed object, objects to prune\n  distro diff && echo in sync\n\nSecret values are masked.\nExit codes: 0 no changes, 1 changes, 2 error."
+        after_help = "Examples:\n  distro diff                 unified diff per changed object, objects to prune\n  distro diff && echo in sync\n\nSecret values are masked.\nExit codes: 0 no changes, 1 changes, 2 invalid input or another error, 3 cluster unreachable."
     )]
     Diff(diff::Args),
     /// Per-release readiness read from the cluster.
     #[command(
-        after_help = "Examples:\n  distro status               NAMESPACE NAME REVISION READY STATUS\n  distro status -o json | jq '.releases[] | select(.ready != \"True\")'\n  kubectl get releases -A     the same, from kubectl\n\nExit codes: 0 ok, 1 the cluster cannot be read."
+        after_help = "Examples:\n  distro status               NAMESPACE NAME REVISION READY STATUS\n  distro status -o json | jq '.releases[] | select(.ready != \"True\")'\n  distro status -o yaml\n  kubectl get releases -A     the same, from kubectl\n\nExit codes: 0 ok, 1 the cluster answered with an error, 3 cluster unreachable."
     )]
     Status(status::Args),
     /// kstatus verdict for every object in a file; no cluster needed.
@@ -136,19 +161,42 @@ pub enum Command {
     Controller(controller::Args),
     /// Ask the controller to reconcile a Platform now, and wait for it.
     #[command(
-        after_help = "Examples:\n  distro reconcile platform cozy                  in distro-system\n  distro reconcile platform cozy -n platforms --timeout 10m\n\nExit codes: 0 Ready, 1 not Ready or timed out."
+        after_help = "Examples:\n  distro reconcile platform cozy                  in distro-system\n  distro reconcile platform cozy -n platforms --timeout 10m\n\nExit codes: 0 Ready, 1 not Ready or timed out, 3 cluster unreachable."
     )]
     Reconcile(platform::ReconcileArgs),
     /// Stop reconciling a Platform until it is resumed.
     #[command(
-        after_help = "Examples:\n  distro suspend platform cozy\n\nExit codes: 0 ok, 1 failed."
+        after_help = "Examples:\n  distro suspend platform cozy\n\nExit codes: 0 ok, 1 failed, 3 cluster unreachable."
     )]
     Suspend(platform::Target),
     /// Reconcile a suspended Platform again.
     #[command(
-        after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed."
+        after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed, 3 cluster unreachable."
     )]
     Resume(platform::Target),
+    /// Print a shell completion script.
+    #[command(after_help = completion::AFTER_HELP)]
+    Completion(completion::Args),
+}
+
+/// The top-level `--help` epilogue: examples, then the exit codes.
+const fn const_format_help() -> &'static str {
+    concat!(
+        "Examples:\n",
+        "  distro render --out rendered/     one file per release plus index.json\n",
+        "  distro render -r app --set replicas=2 --show-only templates/deployment.yaml\n",
+        "  distro list                       every release and whether it runs\n",
+        "  distro values app --show-origin   merged values, each key with the layer that set it\n",
+        "  distro graph -o svg > graph.svg   picture of the release DAG\n",
+        "  distro validate --locked          CI check: valid input, lock up to date\n",
+        "  distro update cilium              move one release to its newest matching version\n",
+        "\n",
+        "Exit codes:\n",
+        "  0  ok\n",
+        "  1  changes (diff) or failures (a release not Ready, an object Failed)\n",
+        "  2  invalid input; nothing was written, not even the lock\n",
+        "  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig"
+    )
 }
 
 /// Runs the command line and returns the process exit code.
@@ -157,6 +205,10 @@ pub fn main() -> ExitCode {
     init_logging(cli.global.verbose);
     let result = match &cli.command {
         Command::Render(args) => render::run(&cli.global, args),
+        Command::List(args) => list::run(&cli.global, args),
+        Command::Values(args) => values::run(&cli.global, args),
+        Command::Update(args) => update::run(&cli.global, args),
+        Command::Completion(args) => completion::run(args),
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Validate(args) => validate::run(&cli.global, args),
         Command::Apply(args) => apply::run(&cli.global, args),
@@ -175,9 +227,13 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8) {
+    // The client's own log of a failed request repeats the error that is
+    // reported anyway, once, naming the server; -v and -vv are about
+    // distro's decisions, -vvv shows every library's debug output too.
     let default = match verbose {
-        0 => "warn",
-        1 => "info",
+        0 => "warn,kube_client::client::builder=off",
+        1 => "warn,distro=info,kube_client::client::builder=off",
+        2 => "warn,distro=debug,kube_client::client::builder=off",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -185,12 +241,15 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Escape codes only for a person at a terminal, not in CI logs
+        // or files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
 
-/// Prints an error chain once and picks the exit code: invalid input is 2,
-/// anything else 1.
+/// Prints an error once and picks the exit code: invalid input is 2, a
+/// cluster that cannot be talked to 3, anything else 1.
 fn report(error: &anyhow::Error) -> ExitCode {
     if let Some(Invalid(problems)) = error.downcast_ref::<Invalid>() {
         for p in problems {
@@ -200,15 +259,39 @@ fn report(error: &anyhow::Error) -> ExitCode {
         return ExitCode::from(EXIT_INVALID);
     }
     print_error(error);
-    ExitCode::from(EXIT_FAILED)
+    if is_unreachable(error) {
+        ExitCode::from(EXIT_UNREACHABLE)
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
 }
 
-/// Prints an error and its causes, once each.
+/// Whether the error is about reaching the cluster at all (see
+/// [`cluster::with_cluster`], which turns transport failures into
+/// [`crate::client::Error::Unreachable`]).
+fn is_unreachable(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|e| e.downcast_ref::<crate::client::Error>().is_some())
+}
+
+/// Prints an error on one line: the message, then each cause that the
+/// message does not already include (thiserror messages often repeat their
+/// source).
 fn print_error(error: &anyhow::Error) {
-    eprintln!("error: {error}");
+    eprintln!("error: {}", one_line(error));
+}
+
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = error.to_string();
     for cause in error.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        let cause = cause.to_string();
+        if !line.contains(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
     }
+    line
 }
 
 /// Writes to stdout; a closed pipe (`distro render | head`) is not an error.
@@ -218,5 +301,45 @@ fn print(text: &str) -> anyhow::Result<()> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+/// Pretty JSON and a newline: the `-o json` form of every command.
+fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(value)? + "\n")
+}
+
+/// The `-o yaml` form: the same data as `-o json`, as YAML.
+fn yaml_text<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    Ok(crate::yaml::to_string(&serde_json::to_value(value)?))
+}
+
+/// The `-o yaml` form of JSON text a library function wrote.
+fn yaml_of_json(json: &str) -> anyhow::Result<String> {
+    yaml_text(&serde_json::from_str::<serde_json::Value>(json)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let inner = std::io::Error::other("connection refused");
+        let e = anyhow::Error::from(inner).context("reading: connection refused");
+        assert_eq!(one_line(&e), "reading: connection refused");
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("writing x");
+        assert_eq!(one_line(&e), "writing x: disk full");
+    }
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_lists_every_exit_code() {
+        assert!(const_format_help().ends_with(EXIT_CODES));
     }
 }

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use serde_json::json;
 
 use super::Global;
-use super::cluster::{block_on, client};
+use super::cluster::with_cluster;
 use crate::controller::platform::{self, Platform, REQUESTED_AT_ANNOTATION};
 use crate::model::parse_duration;
 use crate::status::ConditionStatus;
@@ -44,8 +44,7 @@ pub struct ReconcileArgs {
 /// and prints the outcome. Exit 0 when Ready, 1 when not.
 pub fn reconcile(global: &Global, args: &ReconcileArgs) -> anyhow::Result<ExitCode> {
     let t = &args.target;
-    block_on(async {
-        let client = client(global).await?;
+    with_cluster(global, |client| async move {
         let requested = crate::status::now_precise();
         let patch = json!({"metadata": {"annotations": {REQUESTED_AT_ANNOTATION: requested}}});
         platform::merge(&client, &t.namespace, &t.name, &patch).await?;
@@ -79,7 +78,7 @@ pub fn reconcile(global: &Global, args: &ReconcileArgs) -> anyhow::Result<ExitCo
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-    })?
+    })
 }
 
 fn outcome(p: &Platform) -> ExitCode {
@@ -106,8 +105,7 @@ fn outcome(p: &Platform) -> ExitCode {
 
 /// Sets `spec.suspend`.
 pub fn suspend(global: &Global, target: &Target, suspend: bool) -> anyhow::Result<ExitCode> {
-    block_on(async {
-        let client = client(global).await?;
+    with_cluster(global, |client| async move {
         platform::merge(
             &client,
             &target.namespace,
@@ -122,5 +120,5 @@ pub fn suspend(global: &Global, target: &Target, suspend: bool) -> anyhow::Resul
             if suspend { "suspended" } else { "resumed" }
         );
         Ok(ExitCode::SUCCESS)
-    })?
+    })
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::Global;
-use super::cluster::{Format, Row, block_on, client, table};
+use super::cluster::{Format, Row, table, with_cluster};
 use crate::controller::platform::{self, Platform};
 use crate::status::{Store, is_missing_resource};
 
@@ -34,8 +34,7 @@ struct Status {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let status = block_on(async {
-        let client = client(global).await?;
+    let status = with_cluster(global, |client| async move {
         // Every platform's releases, as `kubectl get releases -A` shows.
         let records = Store::new(client.clone(), Default::default())
             .list_all()
@@ -73,7 +72,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             platforms,
             releases: records.iter().map(Row::from_record).collect(),
         })
-    })??;
+    })?;
     match args.output {
         Format::Table => {
             let mut out = String::new();
@@ -84,7 +83,8 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             out.push_str(&table(&status.releases));
             super::print(&out)?
         }
-        Format::Json => super::print(&(serde_json::to_string_pretty(&status)? + "\n"))?,
+        Format::Json => super::print(&super::json_text(&status)?)?,
+        Format::Yaml => super::print(&super::yaml_text(&status)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,7 +15,8 @@ pub use locate::{Step, line_of_path};
 pub use package::{Catalog, File, Package, PackageMeta, type_name};
 pub use platform::{GitSource, OciSource, Platform, ReleaseOverride, Source, parse_duration};
 pub use release::{
-    DropReason, Dropped, Release, check_dns_label, parse_kube_version, parse_requirement,
+    BundleEntry, DropReason, Dropped, Options, Pin, Release, check_dns_label, parse_kube_version,
+    parse_requirement,
 };
 
 use crate::source::Snapshot;
@@ -34,6 +35,8 @@ pub struct Distribution {
     pub catalog: Catalog,
     /// Enabled releases in bundle order.
     pub releases: Vec<Release>,
+    /// Every release of the bundle, on or off, in bundle order.
+    pub entries: Vec<BundleEntry>,
     pub kube_version: semver::Version,
 }
 
@@ -45,6 +48,15 @@ pub struct Distribution {
 /// fields, bad versions, unknown bundle, package or dependency, values that
 /// break the package's schema, `valuesFiles` outside the package.
 pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
+    load_with(snapshot, &Options::default())
+}
+
+/// [`load`] with locked versions to keep, command-line values and a
+/// Kubernetes version.
+///
+/// # Errors
+/// As [`load`], and command-line values that cannot be applied.
+pub fn load_with(snapshot: &Snapshot, options: &Options) -> Result<Distribution, Vec<Error>> {
     let mut errors = Vec::new();
     let mut broken = std::collections::BTreeSet::new();
     let catalog = package::load_all(snapshot, &mut errors, &mut broken);
@@ -59,7 +71,7 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
     let Some(platform) = platform else {
         return Err(errors);
     };
-    let platform_values = match &platform.values {
+    let mut platform_values = match &platform.values {
         None | Some(serde_json::Value::Null) => serde_json::Value::Object(Default::default()),
         Some(v @ serde_json::Value::Object(_)) => v.clone(),
         Some(_) => {
@@ -70,6 +82,11 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
             serde_json::Value::Null
         }
     };
+    for o in &options.overrides.platform {
+        if let Err(m) = values::apply(&mut platform_values, o.layer().edit) {
+            errors.push(Error::file(o.flag.clone(), m));
+        }
+    }
     if let Err(m) = check_dns_label(&platform.name) {
         errors.push(Error::file(
             snapshot.display(&platform_file),
@@ -96,13 +113,17 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
         .kube_version
         .clone()
         .unwrap_or_else(|| DEFAULT_KUBE_VERSION.to_string());
-    let kube_version = parse_kube_version(&kube_version_text).unwrap_or_else(|| {
-        errors.push(Error::file(
-            snapshot.display(&platform_file),
-            format!("kubeVersion {kube_version_text:?} is not a Kubernetes version"),
-        ));
-        semver::Version::new(0, 0, 0)
-    });
+    let kube_version = options
+        .kube_version
+        .clone()
+        .or_else(|| parse_kube_version(&kube_version_text))
+        .unwrap_or_else(|| {
+            errors.push(Error::file(
+                snapshot.display(&platform_file),
+                format!("kubeVersion {kube_version_text:?} is not a Kubernetes version"),
+            ));
+            semver::Version::new(0, 0, 0)
+        });
 
     let Some((bundle_file, bundle)) = bundles.found.get(&platform.bundle) else {
         // A bundle file that is there but broken, or misnamed, is reported
@@ -138,8 +159,10 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
         bundle_file,
         bundle_text: &bundle_text,
         kube_version: &kube_version,
+        options,
     };
     let releases = release::resolve(&ctx, &bundle.releases, &mut errors);
+    let entries = release::entries(&platform, &bundle.releases);
 
     if !errors.is_empty() {
         return Err(errors);
@@ -150,6 +173,7 @@ pub fn load(snapshot: &Snapshot) -> Result<Distribution, Vec<Error>> {
         platform_values,
         catalog,
         releases,
+        entries,
         kube_version,
     })
 }

@@ -27,8 +27,74 @@ pub struct Release {
     pub depends_on: Vec<String>,
     /// Dependencies dropped because their release is off.
     pub dropped: Vec<Dropped>,
-    /// Merged values (package < valuesFiles < bundle < platform).
+    /// Merged values (package < valuesFiles < bundle < platform < command
+    /// line).
     pub values: Value,
+    /// Which layer set each leaf of `values`; only when
+    /// [`Options::origins`] asked for it.
+    pub origins: Vec<values::Origin>,
+}
+
+/// What resolution takes besides the files.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Versions to keep, by release (from the lock): a release keeps its
+    /// pinned version while that version is present and still satisfies
+    /// the release's requirement, so that a newer version dropped into
+    /// `packages/` moves nothing by itself.
+    pub pins: BTreeMap<String, Pin>,
+    /// Values from the command line, the last layers.
+    pub overrides: values::Overrides,
+    /// The Kubernetes version to target instead of the platform's.
+    pub kube_version: Option<semver::Version>,
+    /// Record which layer set each value in [`Release::origins`].
+    pub origins: bool,
+}
+
+/// A locked version of a release's package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub package: String,
+    pub version: semver::Version,
+}
+
+/// A release as the bundle lists it, and whether the platform runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BundleEntry {
+    pub name: String,
+    pub namespace: String,
+    pub package: String,
+    /// The version requirement as written in the bundle.
+    pub requirement: String,
+    pub optional: bool,
+    /// Why the platform leaves it out; `None` when it runs.
+    pub off: Option<DropReason>,
+}
+
+/// Every release of the bundle in bundle order, with its state.
+pub fn entries(platform: &Platform, specs: &[ReleaseSpec]) -> Vec<BundleEntry> {
+    specs
+        .iter()
+        .map(|s| BundleEntry {
+            name: s.name.clone(),
+            namespace: s.namespace.clone(),
+            package: s.package.clone(),
+            requirement: s.version.clone(),
+            optional: s.optional,
+            off: off_reason(platform, s),
+        })
+        .collect()
+}
+
+/// Why the platform leaves a release out, if it does.
+fn off_reason(platform: &Platform, spec: &ReleaseSpec) -> Option<DropReason> {
+    if platform.disable.contains(&spec.name) {
+        Some(DropReason::Disabled)
+    } else if spec.optional && !platform.enable.contains(&spec.name) {
+        Some(DropReason::OptionalNotEnabled)
+    } else {
+        None
+    }
 }
 
 /// A dependency that no longer applies because its release is not running.
@@ -92,6 +158,7 @@ pub(crate) struct Context<'a> {
     pub bundle_file: &'a str,
     pub bundle_text: &'a str,
     pub kube_version: &'a semver::Version,
+    pub options: &'a Options,
 }
 
 /// Resolves the bundle's releases against the platform, keeping bundle order.
@@ -167,21 +234,13 @@ pub(crate) fn resolve(
 
     let state: BTreeMap<&str, Option<DropReason>> = specs
         .iter()
-        .map(|s| {
-            let off = if ctx.platform.disable.contains(&s.name) {
-                Some(DropReason::Disabled)
-            } else if s.optional && !ctx.platform.enable.contains(&s.name) {
-                Some(DropReason::OptionalNotEnabled)
-            } else {
-                None
-            };
-            (s.name.as_str(), off)
-        })
+        .map(|s| (s.name.as_str(), off_reason(ctx.platform, s)))
         .collect();
 
     let mut releases = Vec::new();
     for (index, spec) in specs.iter().enumerate() {
-        if state.get(spec.name.as_str()).copied().flatten().is_some() {
+        if let Some(reason) = state.get(spec.name.as_str()).copied().flatten() {
+            tracing::info!(release = %spec.name, %reason, "release off");
             continue;
         }
         let mut depends_on = Vec::new();
@@ -196,11 +255,14 @@ pub(crate) fn resolve(
                         did_you_mean(dep, state.keys().copied())
                     ),
                 )),
-                Some(Some(reason)) => dropped.push(Dropped {
-                    release: spec.name.clone(),
-                    dependency: dep.clone(),
-                    reason: *reason,
-                }),
+                Some(Some(reason)) => {
+                    tracing::info!(release = %spec.name, dependency = %dep, %reason, "dropped dependency");
+                    dropped.push(Dropped {
+                        release: spec.name.clone(),
+                        dependency: dep.clone(),
+                        reason: *reason,
+                    })
+                }
                 Some(None) if depends_on.contains(dep) => {}
                 Some(None) => depends_on.push(dep.clone()),
             }
@@ -226,7 +288,9 @@ pub(crate) fn resolve(
         let Some(package) = pick_version(ctx, spec, errors, &release_error) else {
             continue;
         };
-        let Some(values) = merge_values(ctx, spec, index, &package, errors, &release_error) else {
+        let Some((values, origins)) =
+            merge_values(ctx, spec, index, &package, errors, &release_error)
+        else {
             continue;
         };
         releases.push(Release {
@@ -237,6 +301,7 @@ pub(crate) fn resolve(
             depends_on,
             dropped,
             values,
+            origins,
         });
     }
     releases
@@ -276,11 +341,36 @@ fn pick_version(
         ));
         return None;
     };
-    let Some(package) = versions
-        .iter()
-        .rev()
-        .find(|p| requirement.matches(&p.version))
-    else {
+    // The lock's version while it still fits, as Cargo keeps Cargo.lock's.
+    let pin = ctx
+        .options
+        .pins
+        .get(&spec.name)
+        .filter(|pin| pin.package == spec.package);
+    let locked = pin.and_then(|pin| {
+        versions
+            .iter()
+            .find(|p| p.version == pin.version && requirement.matches(&p.version))
+    });
+    let highest = || {
+        versions
+            .iter()
+            .rev()
+            .find(|p| requirement.matches(&p.version))
+    };
+    let picked = match (locked, pin) {
+        (Some(package), _) => {
+            tracing::info!(release = %spec.name, package = %spec.package, version = %package.version, requirement = %spec.version, "kept the locked version");
+            Some(package)
+        }
+        (None, Some(pin)) => highest().inspect(|package| {
+            tracing::info!(release = %spec.name, package = %spec.package, version = %package.version, locked = %pin.version, requirement = %spec.version, "the locked version is gone or no longer matches; picked the highest matching version");
+        }),
+        (None, None) => highest().inspect(|package| {
+            tracing::info!(release = %spec.name, package = %spec.package, version = %package.version, requirement = %spec.version, "picked the highest matching version");
+        }),
+    };
+    let Some(package) = picked else {
         let available: Vec<String> = versions.iter().map(|p| p.version.to_string()).collect();
         errors.push(release_error(
             &spec.name,
@@ -316,17 +406,9 @@ fn merge_values(
     package: &Package,
     errors: &mut Vec<Error>,
     release_error: &dyn Fn(&str, String) -> Error,
-) -> Option<Value> {
+) -> Option<(Value, Vec<values::Origin>)> {
     let before = errors.len();
-    let mut merged = package.values.clone();
-    // Every layer merged, lowest precedence first, with where it was
-    // written, so that a schema violation can name the file and line that
-    // set the value.
-    let mut origins = vec![Origin {
-        file: format!("{}/values.yaml", package.dir),
-        base: Vec::new(),
-        value: Cow::Borrowed(&package.values),
-    }];
+    let mut files = Vec::new();
     for file in &spec.values_files {
         let Some(path) = join_inside(&package.dir, file) else {
             errors.push(release_error(
@@ -349,62 +431,114 @@ fn merge_values(
             continue;
         };
         if let Some(layer) = parse_values(ctx.snapshot, &path, bytes, errors) {
-            values::merge(&mut merged, &layer);
-            origins.push(Origin {
-                file: path,
-                base: Vec::new(),
-                value: Cow::Owned(layer),
-            });
+            tracing::info!(release = %spec.name, file = %ctx.snapshot.display(&path), "merging values file");
+            files.push((path, layer));
         }
     }
+    let mut map_layer = |layer: Option<&'_ Value>, what: &str| match layer {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(_)) => true,
+        Some(other) => {
+            errors.push(release_error(
+                &spec.name,
+                format!("{what} must be a map, found {}", type_name(other)),
+            ));
+            false
+        }
+    };
+    let bundle_values = spec.values.as_ref();
     let platform_values = ctx
         .platform
         .releases
         .get(&spec.name)
         .and_then(|o| o.values.as_ref());
-    let layers = [
-        (
-            spec.values.as_ref(),
-            "bundle values",
-            ctx.bundle_file,
-            vec![
+    let use_bundle = map_layer(bundle_values, "bundle values");
+    let use_platform = map_layer(platform_values, "platform values");
+
+    // Lowest precedence first; the same list names the origins shown by
+    // `distro values --show-origin`. `written` says where in the snapshot
+    // each layer from a file was written, so that a schema violation can
+    // name the file and line that set the value.
+    let mut layers = vec![values::Layer {
+        source: values::Source::Defaults {
+            file: ctx
+                .snapshot
+                .display(&format!("{}/values.yaml", package.dir)),
+        },
+        edit: values::Edit::Merge(&package.values),
+    }];
+    let mut written = vec![Origin {
+        file: format!("{}/values.yaml", package.dir),
+        base: Vec::new(),
+        value: Cow::Borrowed(&package.values),
+    }];
+    for (path, layer) in &files {
+        layers.push(values::Layer {
+            source: values::Source::ValuesFile {
+                file: ctx.snapshot.display(path),
+            },
+            edit: values::Edit::Merge(layer),
+        });
+        written.push(Origin {
+            file: path.clone(),
+            base: Vec::new(),
+            value: Cow::Borrowed(layer),
+        });
+    }
+    if let (true, Some(v)) = (use_bundle, bundle_values) {
+        layers.push(values::Layer {
+            source: values::Source::Bundle {
+                file: ctx.snapshot.display(ctx.bundle_file),
+                release: spec.name.clone(),
+            },
+            edit: values::Edit::Merge(v),
+        });
+        written.push(Origin {
+            file: ctx.bundle_file.to_string(),
+            base: vec![
                 OwnedStep::Key("releases".into()),
                 OwnedStep::Index(index),
                 OwnedStep::Key("values".into()),
             ],
-        ),
-        (
-            platform_values,
-            "platform values",
-            ctx.platform_file,
-            vec![
+            value: Cow::Borrowed(v),
+        });
+    }
+    if let (true, Some(v)) = (use_platform, platform_values) {
+        layers.push(values::Layer {
+            source: values::Source::Platform {
+                file: ctx.snapshot.display(ctx.platform_file),
+                release: spec.name.clone(),
+            },
+            edit: values::Edit::Merge(v),
+        });
+        written.push(Origin {
+            file: ctx.platform_file.to_string(),
+            base: vec![
                 OwnedStep::Key("releases".into()),
                 OwnedStep::Key(spec.name.clone()),
                 OwnedStep::Key("values".into()),
             ],
-        ),
-    ];
-    for (layer, what, file, base) in layers {
-        match layer {
-            None | Some(Value::Null) => {}
-            Some(layer @ Value::Object(_)) => {
-                values::merge(&mut merged, layer);
-                origins.push(Origin {
-                    file: file.to_string(),
-                    base,
-                    value: Cow::Borrowed(layer),
-                });
-            }
-            Some(other) => errors.push(release_error(
-                &spec.name,
-                format!("{what} must be a map, found {}", type_name(other)),
-            )),
+            value: Cow::Borrowed(v),
+        });
+    }
+    let overrides = &ctx.options.overrides;
+    if overrides.applies_to(&spec.name) {
+        for o in &overrides.release {
+            tracing::info!(release = %spec.name, layer = %o.flag, "merging command-line values");
+            layers.push(o.layer());
+        }
+    }
+
+    let mut merged = package.values.clone();
+    for layer in &layers[1..] {
+        if let Err(m) = values::apply(&mut merged, layer.edit) {
+            errors.push(release_error(&spec.name, format!("{}: {m}", layer.source)));
         }
     }
     if let Some(schema) = &package.schema {
         for e in schema.iter_errors(&merged) {
             let pointer = e.instance_path().to_string();
-            let set_in = origin_of(ctx.snapshot, &origins, &pointer)
+            let set_in = origin_of(ctx.snapshot, &written, &pointer)
                 .map(|at| format!(" (set in {at})"))
                 .unwrap_or_default();
             errors.push(Error::Release {
@@ -417,9 +551,14 @@ fn merge_values(
             });
         }
     }
+    let origins = if ctx.options.origins {
+        values::origins(&layers, &merged)
+    } else {
+        Vec::new()
+    };
     // Held for the whole run, once per release: without the room merging
     // left in its maps.
-    (errors.len() == before).then(|| values::compact(merged))
+    (errors.len() == before).then(|| (values::compact(merged), origins))
 }
 
 /// One layer of a release's values and where it was written.

@@ -18,9 +18,6 @@ use sha2::{Digest, Sha256};
 
 pub use dir::Error;
 
-/// The lock file's path inside a snapshot: next to the platform file.
-pub const LOCK_FILE: &str = "distro.lock";
-
 /// Where a snapshot was read from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -34,7 +31,8 @@ pub enum Origin {
 }
 
 /// The files of one distribution, keyed by their `/`-separated path relative
-/// to the distribution root (the directory holding the platform file).
+/// to the distribution root (the directory holding `packages/` and
+/// `bundles/`; the platform file is in it or below it).
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     origin: Origin,
@@ -98,9 +96,10 @@ impl Snapshot {
         self.files.get(path).map(Vec::as_slice)
     }
 
-    /// The lock file's bytes, if the distribution has one.
+    /// The lock file's bytes, if the distribution has one: next to the
+    /// platform file, named as [`crate::lock::file_name`] says.
     pub fn lock(&self) -> Option<&[u8]> {
-        self.get(LOCK_FILE)
+        self.get(&crate::lock::snapshot_path(&self.platform_file))
     }
 
     /// Every file whose path starts with `prefix`, in path order.

@@ -35,7 +35,8 @@ fn health_prints_a_verdict_per_object() {
         dir.path(),
         &["health", "-f", "objects.yaml", "-o", "json"],
     ));
-    assert_eq!(code, 0, "{stderr}");
+    // One object (the Job) is Failed.
+    assert_eq!(code, 1, "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let statuses: Vec<(&str, &str)> = v
         .as_array()
@@ -55,7 +56,7 @@ fn health_prints_a_verdict_per_object() {
     assert_eq!(v[0]["kind"], "DaemonSet");
 
     let (code, table, _) = outcome(&distro(dir.path(), &["health", "-f", "objects.yaml"]));
-    assert_eq!(code, 0);
+    assert_eq!(code, 1);
     assert!(table.starts_with("KIND"), "{table}");
     assert!(
         table.contains("BackoffLimitExceeded") || table.contains("backoff limit"),
