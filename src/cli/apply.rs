@@ -13,6 +13,8 @@ use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub watch: super::watching::Watch,
     /// Wait for every object to be ready before a release counts as Ready
     /// (`--wait=false` to only apply).
     #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]

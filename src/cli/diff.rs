@@ -10,6 +10,8 @@ use crate::status::Owner;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub watch: super::watching::Watch,
     /// Compare as if --force-conflicts were given to apply.
     #[arg(long)]
     pub force_conflicts: bool,

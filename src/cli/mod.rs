@@ -17,6 +17,7 @@ mod status;
 mod update;
 mod validate;
 mod values;
+mod watching;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -204,15 +205,23 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
     let result = match &cli.command {
-        Command::Render(args) => render::run(&cli.global, args),
+        Command::Render(args) => {
+            watching::run(&cli.global, args.watch, || render::run(&cli.global, args))
+        }
         Command::List(args) => list::run(&cli.global, args),
         Command::Values(args) => values::run(&cli.global, args),
         Command::Update(args) => update::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
         Command::Graph(args) => graph::run(&cli.global, args),
-        Command::Validate(args) => validate::run(&cli.global, args),
-        Command::Apply(args) => apply::run(&cli.global, args),
-        Command::Diff(args) => diff::run(&cli.global, args),
+        Command::Validate(args) => {
+            watching::run(&cli.global, args.watch, || validate::run(&cli.global, args))
+        }
+        Command::Apply(args) => {
+            watching::run(&cli.global, args.watch, || apply::run(&cli.global, args))
+        }
+        Command::Diff(args) => {
+            watching::run(&cli.global, args.watch, || diff::run(&cli.global, args))
+        }
         Command::Status(args) => status::run(&cli.global, args),
         Command::Health(args) => health::run(&cli.global, args),
         Command::Controller(args) => controller::run(&cli.global, args),

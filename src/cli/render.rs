@@ -31,6 +31,8 @@ Exit codes: 0 ok, 2 invalid input (nothing written).",
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub watch: super::watching::Watch,
     /// Write DIR/<release>.yaml per release and DIR/index.json instead of
     /// printing one stream (the whole platform: not with -r or --show-only).
     #[arg(long, value_name = "DIR", conflicts_with_all = ["release", "show_only"])]

@@ -6,7 +6,10 @@ use super::Global;
 use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub watch: super::watching::Watch,
+}
 
 pub fn run(global: &Global, _args: &Args) -> anyhow::Result<ExitCode> {
     let rendered = pipeline::render(global.snapshot()?, &global.options())?;

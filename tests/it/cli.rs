@@ -667,3 +667,64 @@ fn readme_examples_print_what_the_commands_print() {
     }
     assert!(checked >= 2, "the README has {checked} checked examples");
 }
+
+/// `render --watch` renders again on every change under the distribution
+/// and names the release whose digest moved.
+#[test]
+fn render_watch_reruns_on_change_and_names_the_changed_release() {
+    use std::io::Read;
+    use std::time::{Duration, Instant};
+    let dir = crate::support::scratch("basic");
+    let root = dir.path().to_path_buf();
+    let log = root.join("watch.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distro"))
+        .args(["render", "--watch", "--out", "out"])
+        .current_dir(&root)
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let index = root.join("out/index.json");
+    wait("the first render", &|| index.exists());
+    let first = std::fs::read_to_string(&index).unwrap();
+    wait("the watch to start", &|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("watching")
+    });
+    // A change that reaches one release's output.
+    let values = root.join("packages/app/1.1.0/values.yaml");
+    let text = std::fs::read_to_string(&values).unwrap();
+    std::fs::write(&values, format!("{text}\nextraLabel: watched\n")).unwrap();
+    let platform = root.join("platform.yaml");
+    let p = std::fs::read_to_string(&platform).unwrap();
+    std::fs::write(&platform, p.replace("replicas: 3", "replicas: 4")).unwrap();
+    wait("the second render", &|| {
+        std::fs::read_to_string(&index).is_ok_and(|now| now != first)
+    });
+    wait("the change report", &|| {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("== ~ app:")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut text = String::new();
+    let _ = std::fs::File::open(&log).unwrap().read_to_string(&mut text);
+    assert!(
+        !text.contains("== ~ base"),
+        "an unchanged release was reported: {text}"
+    );
+}
