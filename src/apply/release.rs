@@ -18,8 +18,10 @@ use crate::kinds::Stage;
 use crate::render::RenderedRelease;
 use crate::status::{DependencyRef, InventoryEntry, Reason, ReleaseRecord, Summary};
 
-/// How many objects of one stage are applied at once.
-const OBJECT_CONCURRENCY: usize = 8;
+/// How many objects of one stage are applied at once. Each costs a read and
+/// a dry-run request; the API server's own limits (max-requests-inflight,
+/// 400 by default) are far above this.
+const OBJECT_CONCURRENCY: usize = 16;
 
 /// Identity of every object the platform renders, across all releases.
 pub type PlatformObjects<'a> = BTreeSet<&'a ObjectKey>;
