@@ -9,6 +9,7 @@ mod controller;
 mod git_server;
 mod git_source;
 mod health;
+mod leader;
 mod render;
 mod support;
 mod yaml_compat;
