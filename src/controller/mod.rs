@@ -11,6 +11,8 @@
 //! - [`queue`]: when each Platform runs next (intervals, backoff).
 //! - [`webhook`]: the HTTP receiver for push notifications.
 
+pub mod leader;
+pub mod metrics;
 pub mod platform;
 pub mod queue;
 pub mod reconcile;
