@@ -104,7 +104,8 @@ PIDS+=($!)
 
 HOOK_PORT=$(free_port)
 RUST_LOG=info "$DISTRO" controller --namespace distro-system --state-dir "$WORK/state" \
-	--webhook-addr "127.0.0.1:$HOOK_PORT" 2>"$WORK/controller.log" &
+	--webhook-addr "127.0.0.1:$HOOK_PORT" --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 \
+	2>"$WORK/controller.log" &
 PIDS+=($!)
 
 # wait_for WHAT CMD...: runs CMD every 50 ms until it succeeds, at most $WAIT s.

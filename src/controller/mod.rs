@@ -48,6 +48,13 @@ pub struct Settings {
     pub state_dir: PathBuf,
     /// How long a SIGTERM waits for reconciles in flight.
     pub shutdown_timeout: Duration,
+    /// Prometheus metrics on `/metrics` here; none when `None`.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `/healthz` and `/readyz` here; none when `None`.
+    pub health_addr: Option<SocketAddr>,
+    /// Elect one leader among the replicas through a Lease in this
+    /// namespace; `None` runs as the only writer.
+    pub leader_namespace: Option<String>,
     pub target: crate::client::Target,
 }
 
@@ -64,6 +71,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("leader election: {0}")]
+    Leader(#[source] leader::Error),
     #[error("state directory {}: {source}", path.display())]
     StateDir {
         path: PathBuf,
@@ -94,9 +103,60 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             .map_err(Error::Crds)?;
     }
 
+    let metrics = Arc::new(metrics::Metrics::new());
+    let health = metrics::Health::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    if let Some(addr) = settings.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "metrics listening");
+        tokio::spawn(metrics::serve_metrics(
+            listener,
+            Arc::clone(&metrics),
+            stopped(stop_rx.clone()),
+        ));
+    }
+    if let Some(addr) = settings.health_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Listen { addr, source })?;
+        tracing::info!(addr = %listener.local_addr().unwrap_or(addr), "health listening");
+        tokio::spawn(metrics::serve_health(
+            listener,
+            health.clone(),
+            stopped(stop_rx.clone()),
+        ));
+    }
+    // Only the leader writes. Without election this process is the leader.
+    let (lead_tx, mut leadership) = tokio::sync::watch::channel(leader::Leadership::Unknown);
+    match &settings.leader_namespace {
+        Some(ns) => {
+            let identity = leader::default_identity();
+            let elector =
+                leader::Elector::new(client.clone(), ns, &identity, leader::Config::default())
+                    .map_err(Error::Leader)?;
+            tracing::info!(%identity, namespace = %ns, "leader election");
+            let stop = stopped(stop_rx.clone());
+            tokio::spawn(async move {
+                if let Err(e) = elector.run(lead_tx, stop).await {
+                    tracing::warn!("leader election: {e}");
+                }
+            });
+        }
+        None => {
+            let _ = lead_tx.send(leader::Leadership::Leader);
+            // Kept alive for the whole run: a closed channel would look
+            // like lost leadership.
+            std::mem::forget(lead_tx);
+        }
+    }
+
     let registry = webhook::Registry::new();
     let (trigger_tx, mut trigger_rx) = mpsc::channel::<webhook::Trigger>(256);
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(addr) = settings.webhook_addr {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -126,6 +186,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         state_dir: settings.state_dir.clone(),
         concurrency: settings.concurrency.max(1),
         registry,
+        metrics: Arc::clone(&metrics),
     });
 
     let api = platform::api(&client, settings.namespace.as_deref());
@@ -142,9 +203,14 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     let limit = settings.concurrency.max(1);
 
     loop {
-        // Start whatever is due.
+        // Start whatever is due, when leading.
         let now = Instant::now();
-        let free = limit.saturating_sub(queue.running());
+        let leading = leader::is_leader(&leadership);
+        let free = if leading {
+            limit.saturating_sub(queue.running())
+        } else {
+            0
+        };
         for key in queue.take_due(now, free) {
             let Some((platform, _)) = known.get(&key) else {
                 queue.ended(key, Ended::AwaitChange, now);
@@ -155,7 +221,22 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             tasks.spawn(async move {
                 let started = Instant::now();
                 tracing::info!(platform = %platform.name, namespace = %platform.namespace, "reconciling");
-                let next = reconcile::reconcile(&shared, &platform).await;
+                let (next, ready) = reconcile::reconcile(&shared, &platform).await;
+                shared.metrics.observe_reconcile(
+                    platform::KIND,
+                    &platform.namespace,
+                    &platform.name,
+                    started.elapsed(),
+                );
+                if let Some(ready) = ready {
+                    shared.metrics.set_condition(
+                        platform::KIND,
+                        &platform.namespace,
+                        &platform.name,
+                        "Ready",
+                        ready,
+                    );
+                }
                 tracing::info!(
                     platform = %platform.name,
                     namespace = %platform.namespace,
@@ -181,8 +262,28 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
 
         tokio::select! {
             _ = &mut terminate => break,
+            changed = leadership.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let now = leadership.borrow().clone();
+                health.set_leadership_known(now.is_known());
+                if !now.is_leader() && !tasks.is_empty() {
+                    // A leader that lost its Lease stops writing at once;
+                    // the new leader (or this one, re-elected) redoes it.
+                    tracing::warn!(in_flight = tasks.len(), "lost leadership: stopping reconciles in flight");
+                    tasks.abort_all();
+                    while tasks.join_next().await.is_some() {}
+                    queue.requeue_running(Instant::now());
+                }
+            }
             event = watch.next() => match event {
-                Some(Ok(event)) => on_watch(event, &mut known, &mut queue, &shared),
+                Some(Ok(event)) => {
+                    if matches!(event, watcher::Event::InitDone) {
+                        health.set_caches_synced(true);
+                    }
+                    on_watch(event, &mut known, &mut queue, &shared)
+                }
                 Some(Err(e)) => tracing::warn!("watching Platforms: {e}"),
                 None => break,
             },

@@ -89,6 +89,14 @@ impl Queue {
         keys
     }
 
+    /// Every running reconcile was stopped: run them again as soon as
+    /// possible.
+    pub fn requeue_running(&mut self, now: Instant) {
+        for key in std::mem::take(&mut self.running) {
+            self.due.insert(key, now);
+        }
+    }
+
     /// How many reconciles are running.
     pub fn running(&self) -> usize {
         self.running.len()

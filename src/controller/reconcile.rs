@@ -31,6 +31,7 @@ pub struct Shared {
     pub concurrency: usize,
     pub registry: Registry,
     pub recorder: Recorder,
+    pub metrics: std::sync::Arc<super::metrics::Metrics>,
 }
 
 /// What the loop does next with a Platform.
@@ -47,8 +48,9 @@ pub enum Next {
     AwaitChange,
 }
 
-/// Reconciles one Platform and writes its status.
-pub async fn reconcile(shared: &Shared, platform: &Platform) -> Next {
+/// Reconciles one Platform and writes its status. Returns what to do next
+/// and the Platform's Ready status as written.
+pub async fn reconcile(shared: &Shared, platform: &Platform) -> (Next, Option<ConditionStatus>) {
     let mut status = platform.status.clone();
     let forced = platform.generation != status.observed_generation
         || (platform.requested_at.is_some()
@@ -61,11 +63,12 @@ pub async fn reconcile(shared: &Shared, platform: &Platform) -> Next {
     status.webhook_path = register_webhook(shared, platform).await;
 
     let next = run(shared, platform, &mut status, forced).await;
+    let ready = status.ready().map(|c| c.status);
     if let Err(e) = platform::write_status(&shared.client, platform, &status).await {
         tracing::warn!(platform = %platform.name, namespace = %platform.namespace, "{e}");
-        return Next::Retry;
+        return (Next::Retry, ready);
     }
-    next
+    (next, ready)
 }
 
 async fn run(
@@ -100,6 +103,7 @@ async fn run(
     };
     let reference = git_ref(&git_spec);
     let limits = Limits::default();
+    let fetch_started = std::time::Instant::now();
     let resolved = {
         let (url, reference, credentials, limits) = (
             git_spec.url.clone(),
@@ -110,6 +114,12 @@ async fn run(
         tokio::task::spawn_blocking(move || git::resolve(&url, &reference, &credentials, &limits))
             .await
     };
+    shared.metrics.observe_fetch(
+        "git",
+        &platform.namespace,
+        &platform.name,
+        fetch_started.elapsed(),
+    );
     let resolved = match resolved {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
@@ -230,6 +240,14 @@ async fn run(
             retry(platform, status, &message)
         }
         Ok(applied) => {
+            for r in applied
+                .report
+                .releases
+                .iter()
+                .chain(&applied.report.removed)
+            {
+                shared.metrics.record_changes(&r.changes);
+            }
             report_events(shared, platform, &applied.report).await;
             let counts = ReleaseCounts {
                 total: applied.report.releases.len() as u32,

@@ -31,6 +31,11 @@ impl Controller {
             state.path().join("cache").display().to_string(),
             "--shutdown-timeout".into(),
             "10s".into(),
+            // Tests run several controllers at once: no fixed ports.
+            "--metrics-addr".into(),
+            "127.0.0.1:0".into(),
+            "--health-addr".into(),
+            "127.0.0.1:0".into(),
         ];
         if let Some(port) = webhook_port {
             args.push("--webhook-addr".into());
@@ -1007,4 +1012,136 @@ spec:
         .unwrap()
         .clone();
     assert_eq!(ready_inside["status"], "True", "{inside}");
+}
+
+/// Two replicas: one leads, the other stands by; when the leader is killed
+/// with SIGKILL the standby takes over within the lease duration and
+/// reconciles. `/readyz` answers once leadership is known.
+#[test]
+fn a_standby_takes_over_when_the_leader_is_killed() {
+    let c = cluster();
+    let ns = "ctl-leader";
+    let prefix = "ctll";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    load_basic(&repo, prefix);
+    let first = repo.commit("first");
+    repo.push();
+    let daemon = GitDaemon::start(repos.path());
+    let mut leader = Controller::start(c, ns, None);
+    wait_crd(c, &leader);
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: ha, namespace: {ns}}}
+spec:
+  source:
+    git: {{url: "{url}"}}
+  interval: 10m
+  timeout: 60s
+"#,
+            url = daemon.url("platform.git")
+        ),
+    );
+    wait_platform(
+        c,
+        &leader,
+        ns,
+        "ha",
+        "ReconciliationSucceeded",
+        Some(&first),
+    );
+    let lease = || {
+        c.get_json(&["lease", "-n", ns, "distro-controller-leader-election"])
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let first_holder = lease();
+    assert!(!first_holder.is_empty());
+
+    let standby = Controller::start(c, ns, None);
+    // The standby is ready (it knows where it stands) without leading.
+    let port = wait_for(
+        "the standby's health address",
+        Duration::from_secs(30),
+        &standby,
+        || {
+            standby
+                .log()
+                .lines()
+                .find(|l| l.contains("health listening"))
+                .and_then(|l| l.rsplit("127.0.0.1:").next())
+                .and_then(|p| {
+                    p.trim()
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok()
+                })
+        },
+    );
+    wait_for(
+        "the standby to be ready",
+        Duration::from_secs(30),
+        &standby,
+        || (get_status(port, "/readyz") == 200).then_some(()),
+    );
+    assert_eq!(
+        lease(),
+        first_holder,
+        "the standby took the Lease from a live leader"
+    );
+
+    // SIGKILL: nothing is released; the standby waits for the lease to expire.
+    let _ = Command::new("kill")
+        .args(["-KILL", &leader.child.id().to_string()])
+        .status();
+    let _ = leader.child.wait();
+    let killed = Instant::now();
+    platform_yaml_bump(&repo);
+    let second = repo.commit("after the failover");
+    repo.push();
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = outcome(&c.distro(
+        dir.path(),
+        &["reconcile", "platform", "ha", "-n", ns, "--timeout", "90s"],
+    ));
+    assert_eq!(code, 0, "{stdout}\n{stderr}\n{}", standby.log());
+    assert!(stdout.contains(&second), "{stdout}");
+    assert_ne!(lease(), first_holder);
+    eprintln!("failover to applied: {:?}", killed.elapsed());
+    assert!(
+        killed.elapsed() < Duration::from_secs(60),
+        "the standby took {:?}",
+        killed.elapsed()
+    );
+}
+
+fn platform_yaml_bump(repo: &Repo) {
+    let path = repo.work().join("platform.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    repo.write("platform.yaml", text.replace("replicas: 3", "replicas: 2"));
+}
+
+/// The status code of `GET path` on 127.0.0.1:`port`, 0 when unreachable.
+fn get_status(port: u16, path: &str) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").as_bytes(),
+    );
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
 }
