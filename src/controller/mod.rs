@@ -131,6 +131,8 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             stopped(stop_rx.clone()),
         ));
     }
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let mut elector_task = None;
     // Only the leader writes. Without election this process is the leader.
     let (lead_tx, mut leadership) = tokio::sync::watch::channel(leader::Leadership::Unknown);
     match &settings.leader_namespace {
@@ -140,12 +142,14 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                 leader::Elector::new(client.clone(), ns, &identity, leader::Config::default())
                     .map_err(Error::Leader)?;
             tracing::info!(%identity, namespace = %ns, "leader election");
-            let stop = stopped(stop_rx.clone());
-            tokio::spawn(async move {
+            // The Lease is released only after the reconciles in flight
+            // ended, so that no other replica writes while this one does.
+            let stop = stopped(release_rx.clone());
+            elector_task = Some(tokio::spawn(async move {
                 if let Err(e) = elector.run(lead_tx, stop).await {
                     tracing::warn!("leader election: {e}");
                 }
-            });
+            }));
         }
         None => {
             let _ = lead_tx.send(leader::Leadership::Leader);
@@ -315,6 +319,12 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     if drained.is_err() {
         tracing::warn!("reconciles still running after the shutdown timeout; stopping them");
         tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    // Now hand the Lease over (bounded by the elector's renew deadline).
+    let _ = release_tx.send(true);
+    if let Some(task) = elector_task {
+        let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
     }
     Ok(())
 }
