@@ -60,6 +60,8 @@ pub struct Options {
     pub source_revision: Option<String>,
     /// Refuse a snapshot whose `distro.lock` is not current.
     pub locked: bool,
+    /// The render budget.
+    pub render: crate::render::Options,
 }
 
 impl Default for Options {
@@ -72,6 +74,7 @@ impl Default for Options {
             prune: true,
             source_revision: None,
             locked: false,
+            render: crate::render::Options::default(),
         }
     }
 }

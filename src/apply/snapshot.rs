@@ -51,10 +51,12 @@ pub async fn apply_snapshot(
         locked: options.locked,
         ..pipeline::Options::default()
     };
-    let rendered =
-        tokio::task::spawn_blocking(move || pipeline::render(snapshot, &pipeline_options))
-            .await
-            .map_err(|e| SnapshotError::Render(e.to_string()))??;
+    let render_options = options.render;
+    let rendered = tokio::task::spawn_blocking(move || {
+        pipeline::render_with(snapshot, &pipeline_options, &render_options)
+    })
+    .await
+    .map_err(|e| SnapshotError::Render(e.to_string()))??;
     if options.source_revision.is_none() {
         options.source_revision = rendered.loaded.snapshot.revision().map(str::to_string);
     }

@@ -52,6 +52,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         prune: args.prune,
         source_revision: None,
         locked: global.locked,
+        render: global.render_options(),
     };
     let applied = with_cluster(global, |client| async move {
         let (tx, rx) = mpsc::unbounded_channel();

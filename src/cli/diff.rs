@@ -18,7 +18,11 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let rendered = pipeline::render(global.snapshot()?, &global.options())?;
+    let rendered = pipeline::render_with(
+        global.snapshot()?,
+        &global.options(),
+        &global.render_options(),
+    )?;
     let owner = Owner {
         platform: rendered.loaded.distribution.platform.name.clone(),
         namespace: None,

@@ -82,6 +82,13 @@ pub struct Global {
     /// ~/.kube/config or the in-cluster service account).
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// How long one template may take to render before the run fails
+    /// naming it (a runaway loop).
+    #[arg(long, global = true, default_value = "10s", value_name = "DURATION", value_parser = crate::model::parse_duration)]
+    pub render_timeout: std::time::Duration,
+    /// Bytes of output one release's templates may produce together.
+    #[arg(long, global = true, default_value_t = crate::render::DEFAULT_MAX_BYTES, value_name = "BYTES")]
+    pub render_max_bytes: u64,
     /// The kubeconfig context to use instead of its current one.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
@@ -100,6 +107,16 @@ impl Global {
         crate::client::Target {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
+        }
+    }
+
+    /// The render budget the flags give.
+    fn render_options(&self) -> crate::render::Options {
+        crate::render::Options {
+            budget: crate::render::Budget {
+                timeout: self.render_timeout,
+                max_bytes: self.render_max_bytes,
+            },
         }
     }
 

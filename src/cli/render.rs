@@ -55,7 +55,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         releases: args.release.clone(),
         ..args.inputs.options(global)?
     };
-    let rendered = pipeline::render(global.snapshot()?, &options)?;
+    let rendered = pipeline::render_with(global.snapshot()?, &options, &global.render_options())?;
     if !args.show_only.is_empty() {
         let mut text = String::new();
         for (release, object) in pipeline::show_only(&rendered, &args.show_only)? {

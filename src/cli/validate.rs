@@ -12,7 +12,11 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, _args: &Args) -> anyhow::Result<ExitCode> {
-    let rendered = pipeline::render(global.snapshot()?, &global.options())?;
+    let rendered = pipeline::render_with(
+        global.snapshot()?,
+        &global.options(),
+        &global.render_options(),
+    )?;
     pipeline::write_lock(&rendered.loaded)?;
     Ok(ExitCode::SUCCESS)
 }

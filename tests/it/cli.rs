@@ -728,3 +728,37 @@ fn render_watch_reruns_on_change_and_names_the_changed_release() {
         "an unchanged release was reported: {text}"
     );
 }
+
+/// `--render-timeout` sets the render budget: a runaway template fails
+/// after about that long, naming the template, instead of after the 10 s
+/// default.
+#[test]
+fn render_timeout_flag_stops_a_runaway_template_sooner() {
+    let dir = scratch("basic");
+    std::fs::write(
+        dir.path().join("packages/app/1.1.0/templates/loop.yaml"),
+        "{% for i in range(end=100000) %}{% for j in range(end=100000) %}{% endfor %}{% endfor %}\n",
+    )
+    .unwrap();
+    for args in [
+        &["render", "--render-timeout", "1s"][..],
+        &["validate", "--render-timeout", "1s"][..],
+    ] {
+        let started = std::time::Instant::now();
+        let (code, _, stderr) = outcome(&distro(dir.path(), args));
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("templates/loop.yaml") && stderr.contains("render budget of 1s"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    // A tiny output budget fails on ordinary templates, naming the release.
+    let (code, _, stderr) = outcome(&distro(dir.path(), &["render", "--render-max-bytes", "10"]));
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("release"), "{stderr}");
+}
