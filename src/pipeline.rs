@@ -195,14 +195,6 @@ pub struct Loaded {
     pub lock: Lock,
 }
 
-impl Loaded {
-    /// Whether the snapshot's lock differs from what the inputs resolve to
-    /// (a command that owns the directory rewrites it).
-    pub fn lock_changed(&self) -> bool {
-        lock::check(&self.snapshot, &self.lock).is_err()
-    }
-}
-
 /// A rendered distribution.
 pub struct Rendered {
     pub loaded: Loaded,

@@ -16,7 +16,9 @@ use super::wait::{self, Pending};
 use super::{Context, ReleaseReport, prune};
 use crate::kinds::Stage;
 use crate::render::RenderedRelease;
-use crate::status::{DependencyRef, InventoryEntry, Reason, ReleaseRecord, Summary};
+use crate::status::{
+    DependencyRef, Error as StoreError, InventoryEntry, Reason, ReleaseRecord, Summary,
+};
 
 /// How many objects of one stage are applied at once. Each costs a read and
 /// a dry-run request; the API server's own limits (max-requests-inflight,
@@ -75,22 +77,6 @@ async fn run(
         .await
         .map_err(|e| apply_failed(&e))?;
 
-    // A release belongs to one owner: never take over another platform's.
-    if let Some(p) = &previous
-        && let Some(owner) = &p.owner
-        && owner != ctx.store.owner()
-    {
-        return Err(failed(
-            Reason::OwnershipConflict,
-            format!(
-                "Release/{}/{} belongs to {owner}; not applied by {}",
-                release.namespace,
-                release.name,
-                ctx.store.owner()
-            ),
-        ));
-    }
-
     // The Release object lives in the release's namespace: make sure it exists.
     ensure_namespace(ctx, &release.namespace)
         .await
@@ -105,11 +91,15 @@ async fn run(
         depends_on,
         ..Default::default()
     };
+    // The store refuses a release of another owner: never a takeover.
     let record = ctx
         .store
         .write_spec(previous.as_ref(), &desired_record)
         .await
-        .map_err(|e| apply_failed(&e))?;
+        .map_err(|e| match e {
+            StoreError::OwnedElsewhere { .. } => failed(Reason::OwnershipConflict, &e),
+            other => apply_failed(&other),
+        })?;
     let rev = ReleaseRecord::revision(&release.version, &release.digest);
     let revision_changed = previous.as_ref().is_none_or(|p| p.digest != release.digest);
     if revision_changed {

@@ -133,6 +133,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
     }
     let (release_tx, release_rx) = tokio::sync::watch::channel(false);
     let mut elector_task = None;
+    let mut sole_writer = None;
     // Only the leader writes. Without election this process is the leader.
     let (lead_tx, mut leadership) = tokio::sync::watch::channel(leader::Leadership::Unknown);
     match &settings.leader_namespace {
@@ -153,9 +154,9 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         }
         None => {
             let _ = lead_tx.send(leader::Leadership::Leader);
-            // Kept alive for the whole run: a closed channel would look
-            // like lost leadership.
-            std::mem::forget(lead_tx);
+            // Kept for the whole run: a closed channel would look like
+            // lost leadership.
+            sole_writer = Some(lead_tx);
         }
     }
 
@@ -321,6 +322,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         tasks.abort_all();
         while tasks.join_next().await.is_some() {}
     }
+    drop(sole_writer);
     // Now hand the Lease over (bounded by the elector's renew deadline).
     let _ = release_tx.send(true);
     if let Some(task) = elector_task {
