@@ -172,23 +172,23 @@ async fn run(
             platform.spec.path.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            git::checkout(&url, &resolved, &credentials, &cache, &path, &limits)
+            git::checkout_distribution(&url, &resolved, &credentials, &cache, &path, &limits)
         })
         .await
     };
-    let files = match files {
-        Ok(Ok(f)) => f,
+    let distribution = match files {
+        Ok(Ok(d)) => d,
         Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
         Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
     };
     let snapshot = Snapshot::new(
         Origin::Git {
             url: git_spec.url.clone(),
-            path: platform.spec.path.clone(),
+            path: distribution.root,
         },
         Some(revision.clone()),
-        "platform.yaml",
-        files,
+        &distribution.platform_file,
+        distribution.files,
     );
 
     // validate, render (pure) and apply (cluster)

@@ -6,6 +6,7 @@ mod apply;
 mod bad_input;
 mod cli;
 mod cluster;
+mod cluster_script;
 mod controller;
 mod git_server;
 mod git_source;
