@@ -17,6 +17,7 @@
 //! the stages one by one.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod controller;

@@ -35,7 +35,7 @@ pub use error::Error;
 pub use identity::{FIELD_MANAGER, ObjectKey};
 pub use object::FORCE_ANNOTATION;
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
-pub use schedule::{Event, install_crd, run};
+pub use schedule::{Event, apply_object, install_crd, run};
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
 
 use serde::Serialize;

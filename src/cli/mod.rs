@@ -3,6 +3,7 @@
 //! ([`EXIT_CODES`]).
 
 mod apply;
+mod bootstrap;
 mod cluster;
 mod completion;
 mod controller;
@@ -177,6 +178,10 @@ pub enum Command {
         after_help = "Examples:\n  distro controller                               all namespaces\n  distro controller -n distro-system --webhook-addr 0.0.0.0:9292\n  distro controller --state-dir /var/cache/distro --concurrency 8\n\nStops on SIGTERM after finishing the reconciles in flight."
     )]
     Controller(controller::Args),
+    /// Install the controller into the cluster and point a Platform at a
+    /// Git repository.
+    #[command(after_help = bootstrap::AFTER_HELP)]
+    Bootstrap(bootstrap::Args),
     /// Ask the controller to reconcile a Platform now, and wait for it.
     #[command(
         after_help = "Examples:\n  distro reconcile platform cozy                  in distro-system\n  distro reconcile platform cozy -n platforms --timeout 10m\n\nExit codes: 0 Ready, 1 not Ready or timed out, 3 cluster unreachable."
@@ -242,6 +247,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Health(args) => health::run(&cli.global, args),
         Command::Controller(args) => controller::run(&cli.global, args),
+        Command::Bootstrap(args) => bootstrap::run(&cli.global, args),
         Command::Reconcile(args) => platform::reconcile(&cli.global, args),
         Command::Suspend(args) => platform::suspend(&cli.global, args, true),
         Command::Resume(args) => platform::suspend(&cli.global, args, false),

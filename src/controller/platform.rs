@@ -21,7 +21,7 @@ pub const KIND: &str = "Platform";
 pub const PLURAL: &str = "platforms";
 pub const API_VERSION: &str = "distro.dev/v1alpha1";
 /// The CustomResourceDefinition, installed by `distro controller` itself.
-pub const CRD_YAML: &str = include_str!("platform-crd.yaml");
+pub const CRD_YAML: &str = include_str!("../../packages/distro/0.1.0/crds/platforms.yaml");
 /// The annotation that asks for an immediate reconcile (Flux's semantics:
 /// any new value is handled once, and recorded in `lastHandledReconcileAt`).
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.distro.dev/requestedAt";

@@ -1506,6 +1506,52 @@ impl RemoteUrl {
     }
 }
 
+/// What a remote URL is, as far as a front end needs to know before writing
+/// it into a Platform (`distro bootstrap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlInfo {
+    /// `git`, `http`, `https`, `ssh`, `file`, or `path` for an absolute path.
+    pub scheme: &'static str,
+    /// The URL holds a password (`https://user:pass@host/...`).
+    pub has_password: bool,
+}
+
+/// Checks a remote URL as the controller will when it fetches.
+///
+/// # Errors
+/// The URL is one the controller refuses ([`Error::Url`]).
+pub fn url_info(url: &str) -> Result<UrlInfo, Error> {
+    let remote = RemoteUrl::parse(url)?;
+    Ok(UrlInfo {
+        scheme: match remote.scheme {
+            Scheme::Git => "git",
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Ssh => "ssh",
+            Scheme::File => "file",
+            Scheme::Path => "path",
+        },
+        has_password: remote.userinfo.as_deref().is_some_and(|u| u.contains(':')),
+    })
+}
+
+/// Checks a branch name as the controller will.
+///
+/// # Errors
+/// Not a valid ref name ([`Error::Ref`]).
+pub fn check_branch(name: &str) -> Result<(), Error> {
+    check_ref_name("refs/heads/", name, &GitRef::Branch(name.to_string()))
+}
+
+/// Checks the directory of the repository that holds the platform file
+/// (`spec.path`) as the controller will.
+///
+/// # Errors
+/// Not a plain relative path ([`Error::Path`]).
+pub fn check_path(path: &str) -> Result<(), Error> {
+    validate_path(path).map(|_| ())
+}
+
 /// `host[:port]` or `[v6]:port`; `None` when the port is not a number.
 fn split_host_port(hostport: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = hostport.strip_prefix('[') {

@@ -13,14 +13,14 @@ use crate::git_server::{GitDaemon, Repo};
 use crate::support::{fixture, outcome};
 
 /// The controller process; SIGTERM on drop, then waited for.
-struct Controller {
+pub struct Controller {
     child: Child,
     log: std::path::PathBuf,
     _state: tempfile::TempDir,
 }
 
 impl Controller {
-    fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
+    pub fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("controller.log");
         let mut args = vec![
@@ -57,7 +57,7 @@ impl Controller {
         }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -97,7 +97,7 @@ fn free_port() -> u16 {
 
 /// Polls `f` every 250 ms until it returns `Some`, or fails after `timeout`
 /// with `what` and the controller's log.
-fn wait_for<T>(
+pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
     ctl: &Controller,
@@ -117,7 +117,7 @@ fn wait_for<T>(
     }
 }
 
-fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
+pub fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
     c.get_json(&["platform", "-n", ns, name])
         .unwrap_or(Value::Null)
 }
@@ -131,7 +131,7 @@ fn ready(p: &Value) -> Option<&Value> {
 
 /// Waits until the Platform's Ready condition has `status` and `reason`,
 /// for `revision` when given (`lastAttemptedRevision`).
-fn wait_platform(
+pub fn wait_platform(
     c: &Cluster,
     ctl: &Controller,
     ns: &str,
@@ -155,7 +155,7 @@ fn wait_platform(
 /// The `basic` fixture as a distribution named for this test, with its
 /// release namespaces prefixed so that tests sharing the cluster never
 /// meet.
-fn load_basic(repo: &Repo, prefix: &str) {
+pub fn load_basic(repo: &Repo, prefix: &str) {
     repo.copy_tree(&fixture("basic"), ".");
     let bundle = std::fs::read_to_string(fixture("basic").join("bundles/main.yaml")).unwrap();
     let bundle = bundle

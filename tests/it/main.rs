@@ -4,6 +4,7 @@
 
 mod apply;
 mod bad_input;
+mod bootstrap;
 mod cli;
 mod cluster;
 mod cluster_script;
