@@ -303,3 +303,6 @@ pub fn release(
         manifest,
     })
 }
+
+#[cfg(test)]
+mod tests;
