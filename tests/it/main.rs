@@ -12,6 +12,8 @@ mod git_source;
 mod graph_svg;
 mod health;
 mod leader;
+mod oci;
+mod registry;
 mod render;
 mod support;
 mod yaml_compat;
