@@ -4,8 +4,15 @@
 //! - [`credentials`]: registry credentials from the Docker config format.
 //! - [`registry`]: a verifying client for one registry (manifests, blobs,
 //!   tags), over `oci-client`.
+//! - [`content`]: the content layer, a deterministic tar that unpacks
+//!   safely.
+//! - [`artifact`]: the artifact's manifest and config; push and pull.
+//! - [`provenance`]: the source, revision and time a push records.
 
+pub mod artifact;
+pub mod content;
 pub mod credentials;
+pub mod provenance;
 pub mod reference;
 pub mod registry;
 
