@@ -486,6 +486,43 @@ impl Registry {
         .map_err(|e| self.map_err(e, "blob upload", &subject))
     }
 
+    /// Uploads the blob `digest` of `size` bytes from a stream (a file, a
+    /// layout's blob), unless the registry has it already. Memory use is one
+    /// chunk. The registry checks the digest when the upload is committed
+    /// and refuses a mismatch, so nothing unverified is stored.
+    ///
+    /// # Errors
+    /// The stream fails, the registry refuses (a digest mismatch among
+    /// others), or it is unreachable.
+    pub async fn push_blob_stream<S>(
+        &self,
+        reference: &Reference,
+        stream: S,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), Error>
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        let subject = format!(
+            "blob {digest} of {}/{}",
+            self.registry, reference.repository
+        );
+        check_digest_form(&subject, digest)?;
+        if self.blob_exists(reference, digest).await? {
+            return Ok(());
+        }
+        let stream = stream.map(|chunk| chunk.map_err(OciDistributionError::IoError));
+        self.deadline(
+            "blob upload",
+            self.client
+                .push_blob_stream(&reference.to_client(), stream, digest, Some(size)),
+        )
+        .await?
+        .map(|_| ())
+        .map_err(|e| self.map_err(e, "blob upload", &subject))
+    }
+
     /// Uploads a manifest (or index) under `reference`'s tag, or under its
     /// digest when it has no tag, with `media_type` as its content type.
     /// Returns its digest (computed here, not taken from the registry).

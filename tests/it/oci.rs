@@ -110,6 +110,36 @@ fn registry_client_pushes_fetches_and_verifies() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Content, "{err}");
 
+        // A streamed upload, in chunks; the registry refuses one whose
+        // bytes do not match the digest.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let big_digest = sha256(&big);
+        let chunks: Vec<std::io::Result<Bytes>> = big
+            .chunks(65_536)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        registry
+            .push_blob_stream(
+                &r,
+                futures::stream::iter(chunks),
+                &big_digest,
+                big.len() as u64,
+            )
+            .await
+            .unwrap();
+        let mut back = Vec::new();
+        registry
+            .fetch_blob(&r, &big_digest, big.len() as u64, &mut back)
+            .await
+            .unwrap();
+        assert_eq!(back, big);
+        let wrong = vec![Ok(Bytes::from_static(b"not it"))];
+        let err = registry
+            .push_blob_stream(&r, futures::stream::iter(wrong), &sha256(b"other"), 6)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("blob upload"), "{err}");
+
         // Tags, and a missing tag.
         push_small(&registry, &r.with_tag("v2"), b"second").await;
         let tags = registry.list_tags(&r).await.unwrap();
