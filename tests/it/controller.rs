@@ -122,7 +122,7 @@ pub fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn ready(p: &Value) -> Option<&Value> {
+pub(crate) fn ready(p: &Value) -> Option<&Value> {
     p["status"]["conditions"]
         .as_array()?
         .iter()
@@ -170,14 +170,14 @@ pub fn load_basic(repo: &Repo, prefix: &str) {
     repo.write("platform.yaml", format!("enable: [addon]\n{platform}"));
 }
 
-fn apply_yaml(c: &Cluster, yaml: &str) {
+pub(crate) fn apply_yaml(c: &Cluster, yaml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("o.yaml");
     std::fs::write(&file, yaml).unwrap();
     c.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
 }
 
-fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
+pub(crate) fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
     let list = c
         .get_json(&[
             "all,configmaps",
@@ -835,7 +835,7 @@ fn platform_schema_refuses_unknown_fields_and_fills_defaults() {
     wait_platform(c, &ctl, ns, "p", "Suspended", None);
 }
 
-fn wait_crd(c: &Cluster, ctl: &Controller) {
+pub(crate) fn wait_crd(c: &Cluster, ctl: &Controller) {
     wait_for("the Platform CRD", Duration::from_secs(60), ctl, || {
         let crd = c.get_json(&["crd", "platforms.distro.dev"])?;
         crd["status"]["conditions"]

@@ -15,6 +15,8 @@ mod graph_svg;
 mod health;
 mod images;
 mod leader;
+mod oci;
+mod registry;
 mod render;
 mod support;
 mod yaml_compat;
