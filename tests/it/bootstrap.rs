@@ -61,6 +61,22 @@ fn versions(c: &Cluster) -> Vec<(String, String)> {
     out
 }
 
+/// Deletes what an earlier run of this test left on a reused cluster, so
+/// the first bootstrap below creates its objects (the CRDs stay: other
+/// tests use them).
+fn forget_earlier_runs(c: &Cluster) {
+    let _ = c.kubectl(&[
+        "delete",
+        "--ignore-not-found",
+        "--wait=true",
+        "--timeout=60s",
+        "namespace/boot-it",
+        "clusterrole/distro-controller-boot-it",
+        "clusterrolebinding/distro-controller-boot-it",
+        "clusterrolebinding/distro-reconciler-boot-it",
+    ]);
+}
+
 /// The repository: the `basic` fixture plus the `distro` package as the
 /// project ships it, with a `distro` release in the namespace bootstrap
 /// uses, so that the controller adopts the release bootstrap wrote.
@@ -91,6 +107,7 @@ fn actions(json: &Value) -> Vec<String> {
 #[test]
 fn bootstrap_installs_the_controller_and_its_platform() {
     let c = cluster();
+    forget_earlier_runs(c);
     let repos = tempfile::tempdir().unwrap();
     let repo = Repo::init(repos.path(), "platform.git");
     load_repo(&repo);
