@@ -205,6 +205,7 @@ pub async fn install_crd(
         namespace: None,
         display: format!("CustomResourceDefinition/{name}"),
         name,
+        digest: String::new(),
     };
     let applied = object::apply(client, resolver, &desired, true).await?;
     wait::all_ready(
