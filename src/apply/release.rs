@@ -41,7 +41,17 @@ pub async fn apply(
     let started = SystemTime::now();
     let revision = ReleaseRecord::revision(&release.version, &release.digest);
     let mut changes = ChangeSet::default();
-    let outcome = run(ctx, release, depends_on, platform_objects, &mut changes).await;
+    let span = tracing::info_span!(
+        "release",
+        release = %release.name,
+        release_namespace = %release.namespace,
+        release_revision = %revision,
+    );
+    let outcome = tracing::Instrument::instrument(
+        run(ctx, release, depends_on, platform_objects, &mut changes),
+        span,
+    )
+    .await;
     let summary = match outcome {
         Ok(s) => s,
         Err(s) => s,

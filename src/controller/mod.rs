@@ -235,7 +235,15 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             };
             let platform = platform.clone();
             let shared = Arc::clone(&shared);
-            tasks.spawn(async move {
+            // Every log line of the reconcile, down to one object, names
+            // the Platform (and the revision, once known).
+            let span = tracing::info_span!(
+                "reconcile",
+                platform = %platform.name,
+                namespace = %platform.namespace,
+                revision = tracing::field::Empty,
+            );
+            tasks.spawn(tracing::Instrument::instrument(async move {
                 let started = Instant::now();
                 tracing::info!(platform = %platform.name, namespace = %platform.namespace, "reconciling");
                 let (next, ready) = reconcile::reconcile(&shared, &platform).await;
@@ -270,7 +278,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                     Next::AwaitChange => Ended::AwaitChange,
                 };
                 ((platform.namespace.clone(), platform.name.clone()), ended)
-            });
+            }, span));
         }
         let sleep = queue
             .next_due()

@@ -127,6 +127,7 @@ async fn run(
         Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
     };
     let revision = resolved.revision();
+    tracing::Span::current().record("revision", revision.as_str());
     let ready_now = status.ready().map(|c| (c.status, c.reason));
     if !forced && status.last_attempted_revision.as_deref() == Some(revision.as_str()) {
         match ready_now {

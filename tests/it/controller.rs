@@ -13,14 +13,24 @@ use crate::git_server::{GitDaemon, Repo};
 use crate::support::{fixture, outcome};
 
 /// The controller process; SIGTERM on drop, then waited for.
-struct Controller {
-    child: Child,
+pub struct Controller {
+    pub child: Child,
     log: std::path::PathBuf,
     _state: tempfile::TempDir,
 }
 
 impl Controller {
-    fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
+    pub fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
+        Controller::start_with(c, namespace, webhook_port, &[])
+    }
+
+    /// Starts the controller with `extra` flags after the usual ones.
+    pub fn start_with(
+        c: &Cluster,
+        namespace: &str,
+        webhook_port: Option<u16>,
+        extra: &[&str],
+    ) -> Controller {
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("controller.log");
         let mut args = vec![
@@ -41,6 +51,7 @@ impl Controller {
             args.push("--webhook-addr".into());
             args.push(format!("127.0.0.1:{port}"));
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_distro"))
             .args(&args)
             .env("KUBECONFIG", &c.kubeconfig)
@@ -57,12 +68,12 @@ impl Controller {
         }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
-    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -97,7 +108,7 @@ fn free_port() -> u16 {
 
 /// Polls `f` every 250 ms until it returns `Some`, or fails after `timeout`
 /// with `what` and the controller's log.
-fn wait_for<T>(
+pub fn wait_for<T>(
     what: &str,
     timeout: Duration,
     ctl: &Controller,
@@ -117,12 +128,12 @@ fn wait_for<T>(
     }
 }
 
-fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
+pub fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
     c.get_json(&["platform", "-n", ns, name])
         .unwrap_or(Value::Null)
 }
 
-fn ready(p: &Value) -> Option<&Value> {
+pub fn ready(p: &Value) -> Option<&Value> {
     p["status"]["conditions"]
         .as_array()?
         .iter()
@@ -131,7 +142,7 @@ fn ready(p: &Value) -> Option<&Value> {
 
 /// Waits until the Platform's Ready condition has `status` and `reason`,
 /// for `revision` when given (`lastAttemptedRevision`).
-fn wait_platform(
+pub fn wait_platform(
     c: &Cluster,
     ctl: &Controller,
     ns: &str,
@@ -170,7 +181,30 @@ fn load_basic(repo: &Repo, prefix: &str) {
     repo.write("platform.yaml", format!("enable: [addon]\n{platform}"));
 }
 
-fn apply_yaml(c: &Cluster, yaml: &str) {
+/// Asks for a reconcile as `distro reconcile` does, through kubectl (so
+/// that the request is not distro's own write); returns the value to find
+/// in `status.lastHandledReconcileAt`.
+pub fn request_reconcile(c: &Cluster, ns: &str, name: &str) -> String {
+    let at = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    c.kubectl_ok(&[
+        "-n",
+        ns,
+        "annotate",
+        "--overwrite",
+        "platform",
+        name,
+        &format!("reconcile.distro.dev/requestedAt={at}"),
+    ]);
+    at
+}
+
+pub fn apply_yaml(c: &Cluster, yaml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("o.yaml");
     std::fs::write(&file, yaml).unwrap();
@@ -835,7 +869,7 @@ fn platform_schema_refuses_unknown_fields_and_fills_defaults() {
     wait_platform(c, &ctl, ns, "p", "Suspended", None);
 }
 
-fn wait_crd(c: &Cluster, ctl: &Controller) {
+pub fn wait_crd(c: &Cluster, ctl: &Controller) {
     wait_for("the Platform CRD", Duration::from_secs(60), ctl, || {
         let crd = c.get_json(&["crd", "platforms.distro.dev"])?;
         crd["status"]["conditions"]
@@ -1129,7 +1163,7 @@ fn platform_yaml_bump(repo: &Repo) {
 }
 
 /// The status code of `GET path` on 127.0.0.1:`port`, 0 when unreachable.
-fn get_status(port: u16, path: &str) -> u16 {
+pub fn get_status(port: u16, path: &str) -> u16 {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return 0;

@@ -145,6 +145,10 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
         platform_uid,
         EventType::Warning,
         "DriftCorrected",
+        match corrected {
+            Corrected::Recreated => "Recreate",
+            Corrected::Restored { .. } => "SetBack",
+        },
         &note,
     )
     .await;
@@ -168,6 +172,7 @@ async fn failed(inner: &Inner, managed: &Managed, platform_uid: Option<String>, 
         platform_uid,
         EventType::Warning,
         "DriftCorrectionFailed",
+        "Correct",
         &note,
     )
     .await;
@@ -181,6 +186,7 @@ async fn publish(
     platform_uid: Option<String>,
     kind: EventType,
     reason: &str,
+    action: &str,
     note: &str,
 ) {
     let release = ObjectReference {
@@ -198,12 +204,22 @@ async fn publish(
         uid: platform_uid,
         ..Default::default()
     };
+    // The object is the Event's related object: Events of one reason on
+    // one Release are otherwise folded into one series, showing the note
+    // of the first object only.
+    let object = ObjectReference {
+        api_version: Some(managed.resource.api_version.clone()),
+        kind: Some(managed.resource.kind.clone()),
+        name: Some(managed.name.clone()),
+        namespace: managed.namespace.clone(),
+        ..Default::default()
+    };
     let event = Event {
         type_: kind,
         reason: reason.into(),
         note: Some(super::super::reconcile::cut(note)),
-        action: "DriftCorrection".into(),
-        secondary: None,
+        action: action.into(),
+        secondary: Some(object),
     };
     for reference in [release, platform] {
         if let Err(e) = inner.recorder.publish(&event, &reference).await {
