@@ -205,22 +205,7 @@ impl Drift {
     /// The Platform object changed: follow its `suspend`, and stop using
     /// its clients when its ServiceAccount changed (until it reconciles).
     pub fn update(&self, platform: &Platform) {
-        let key = (platform.namespace.clone(), platform.name.clone());
-        let mut state = self.inner.lock();
-        let tenant = state.tenants.entry(key).or_insert_with(|| Tenant {
-            uid: None,
-            suspended: false,
-            service_account: None,
-            clients: None,
-            lock: Arc::default(),
-            committed: false,
-        });
-        tenant.uid = platform.uid.clone();
-        tenant.suspended = platform.spec.suspend;
-        if tenant.service_account != platform.spec.service_account_name {
-            tenant.service_account = platform.spec.service_account_name.clone();
-            tenant.clients = None;
-        }
+        update(&mut self.inner.lock(), platform);
     }
 
     /// The Platform was deleted: forget its objects (they are not
@@ -237,13 +222,10 @@ impl Drift {
     /// and keeps new ones from starting until the ledger is committed or
     /// dropped.
     pub async fn begin(&self, platform: &Platform, clients: &apply::Clients) -> Arc<RunLedger> {
-        self.update(platform);
         let key = (platform.namespace.clone(), platform.name.clone());
         let lock = {
             let mut state = self.inner.lock();
-            let Some(tenant) = state.tenants.get_mut(&key) else {
-                unreachable!("update() inserted the tenant")
-            };
+            let tenant = update(&mut state, platform);
             tenant.clients = Some(clients.clone());
             Arc::clone(&tenant.lock)
         };
@@ -294,6 +276,26 @@ impl Drift {
             .seen
             .send(Seen::Committed(ledger.platform.clone()));
     }
+}
+
+/// Follows the Platform object in its tenant (created on first sight).
+fn update<'a>(state: &'a mut State, platform: &Platform) -> &'a mut Tenant {
+    let key = (platform.namespace.clone(), platform.name.clone());
+    let tenant = state.tenants.entry(key).or_insert_with(|| Tenant {
+        uid: None,
+        suspended: false,
+        service_account: None,
+        clients: None,
+        lock: Arc::default(),
+        committed: false,
+    });
+    tenant.uid = platform.uid.clone();
+    tenant.suspended = platform.spec.suspend;
+    if tenant.service_account != platform.spec.service_account_name {
+        tenant.service_account = platform.spec.service_account_name.clone();
+        tenant.clients = None;
+    }
+    tenant
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -392,6 +394,19 @@ impl Inner {
         }
     }
 
+    /// Forgets every record: another replica may apply new revisions while
+    /// this one does not lead, and records of what this one applied would
+    /// then set the cluster back to an older revision. Each Platform
+    /// applies in full (and records again) when this replica leads again.
+    fn forget_all(self: &Arc<Self>) {
+        let mut state = self.lock();
+        state.objects.clear();
+        for tenant in state.tenants.values_mut() {
+            tenant.committed = false;
+        }
+        self.sync_watches(&mut state);
+    }
+
     /// The recorded objects of one kind or of one Platform.
     fn keys(&self, filter: impl Fn(&Managed) -> bool) -> Vec<ObjectKey> {
         self.lock()
@@ -478,6 +493,7 @@ impl Checker {
     /// until `stop` completes.
     pub async fn run(mut self, stop: impl Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop);
+        let mut leadership = self.inner.leadership.clone();
         let mut queued: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut running: HashMap<tokio::task::Id, ObjectKey> = HashMap::new();
         let mut tasks: JoinSet<()> = JoinSet::new();
@@ -506,6 +522,15 @@ impl Checker {
             }
             tokio::select! {
                 _ = &mut stop => break,
+                changed = leadership.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    if !leadership.borrow_and_update().is_leader() {
+                        queued.clear();
+                        self.inner.forget_all();
+                    }
+                }
                 seen = self.seen.recv() => {
                     let Some(seen) = seen else { break };
                     let keys = match seen {
