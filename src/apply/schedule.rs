@@ -46,6 +46,8 @@ pub async fn run(
         ctx.options.timeout,
     )
     .await?;
+    // One list instead of one read per release.
+    ctx.store.prefetch().await;
     let emit = |e: Event| {
         if let Some(tx) = &events {
             let _ = tx.send(e);

@@ -975,6 +975,15 @@ mod tests {
         assert_eq!(health.readiness(), Ok(()));
         shared.set_caches_synced(false);
         assert_eq!(health.readiness(), Err("caches not synced".to_owned()));
+        shared.set_caches_synced(true);
+        // A drift watch that has not listed its kind yet.
+        shared.set_drift_synced(false);
+        assert_eq!(
+            health.readiness(),
+            Err("drift caches not synced".to_owned())
+        );
+        shared.set_drift_synced(true);
+        assert_eq!(health.readiness(), Ok(()));
     }
 
     // HTTP over a raw socket: what a scraper or the kubelet sees.

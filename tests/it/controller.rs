@@ -414,6 +414,13 @@ spec:
         Some(&second),
     );
     eprintln!("push to applied: {:?}", pushed.elapsed());
+    // Both calls are counted where Prometheus scrapes them.
+    let metrics = scrape(&ctl);
+    for (result, n) in [("unauthorized", 1), ("accepted", 1)] {
+        let series =
+            format!("distro_webhook_requests_total{{type=\"github\",result=\"{result}\"}} {n}");
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
     let deployment = c
         .get_json(&[
             "deployment",
@@ -1160,6 +1167,31 @@ fn platform_yaml_bump(repo: &Repo) {
     let path = repo.work().join("platform.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     repo.write("platform.yaml", text.replace("replicas: 3", "replicas: 2"));
+}
+
+/// The controller's `/metrics` text (its port read from its log).
+fn scrape(ctl: &Controller) -> String {
+    use std::io::{Read, Write};
+    let port = wait_for("the metrics address", Duration::from_secs(30), ctl, || {
+        ctl.log()
+            .lines()
+            .find(|l| l.contains("metrics listening"))
+            .and_then(|l| l.rsplit("127.0.0.1:").next())
+            .and_then(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u16>()
+                    .ok()
+            })
+    });
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp
 }
 
 /// The status code of `GET path` on 127.0.0.1:`port`, 0 when unreachable.
