@@ -40,7 +40,8 @@ pub use object::{FORCE_ANNOTATION, api_from, comparable};
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
 pub use schedule::{Event, install_crd, run};
 pub use skip::{
-    Entry, Known, Ledger, RECONCILE_ANNOTATION, Skip, disabled as reconcile_disabled, object_digest,
+    Known, Ledger, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
+    object_digest,
 };
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
 

@@ -356,7 +356,7 @@ async fn apply_one(
         }
     };
     if let Some(ledger) = ledger {
-        ledger.record(skip::Entry {
+        ledger.record(skip::Record {
             release: (release.namespace.clone(), release.name.clone()),
             key,
             display: d.display.clone(),

@@ -65,7 +65,7 @@ pub struct Known {
 /// What apply reports to the ledger for one object it applied or found
 /// unchanged.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub struct Record {
     /// The release (namespace, name) the object belongs to.
     pub release: (String, String),
     pub key: ObjectKey,
@@ -92,7 +92,7 @@ pub trait Ledger: Send + Sync {
     /// The object, when it needs neither a read nor a dry run.
     fn unchanged(&self, key: &ObjectKey, digest: &str) -> Option<Known>;
     /// An object was applied (or found unchanged) with the given digest.
-    fn record(&self, entry: Entry);
+    fn record(&self, record: Record);
 }
 
 /// A shared [`Ledger`], as [`super::Options`] holds it.

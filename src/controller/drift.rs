@@ -45,7 +45,7 @@ use super::leader::Leadership;
 use super::metrics::{Health, Metrics};
 use super::platform::Platform;
 use super::queue::Key;
-use crate::apply::{self, Entry, Known, Ledger, ObjectKey};
+use crate::apply::{self, Known, Ledger, ObjectKey, Record};
 
 /// Corrections running at the same time.
 const CHECK_CONCURRENCY: usize = 4;
@@ -474,7 +474,7 @@ fn object_key(resource: &ApiResource, o: &DynamicObject) -> ObjectKey {
 pub struct RunLedger {
     inner: Arc<Inner>,
     platform: Key,
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Vec<Record>>,
     guard: Mutex<Option<OwnedRwLockWriteGuard<()>>>,
 }
 
@@ -483,8 +483,8 @@ impl Ledger for RunLedger {
         self.inner.unchanged(&self.platform, key, digest)
     }
 
-    fn record(&self, entry: Entry) {
-        lock(&self.entries).push(entry);
+    fn record(&self, record: Record) {
+        lock(&self.entries).push(record);
     }
 }
 
