@@ -40,7 +40,7 @@ pub use object::{FORCE_ANNOTATION, api_from, comparable};
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
 pub use schedule::{Event, install_crd, run};
 pub use skip::{
-    Known, Ledger, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
+    Known, Ledger, Lookup, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
     object_digest,
 };
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
@@ -72,6 +72,11 @@ pub struct Options {
     /// What distro last applied, to skip objects nobody changed; `None`
     /// compares every object with a read and a dry run.
     pub skip: Option<Skip>,
+    /// Take back, from whoever changed them, the fields of objects distro
+    /// applied from the same template (the release's revision is the one
+    /// last applied, or the ledger says so): drift correction. Other
+    /// conflicts are still reported.
+    pub take_back: bool,
 }
 
 impl Default for Options {
@@ -86,6 +91,7 @@ impl Default for Options {
             locked: false,
             render: crate::render::Options::default(),
             skip: None,
+            take_back: false,
         }
     }
 }

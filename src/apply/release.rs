@@ -128,7 +128,15 @@ async fn run(
     }
 
     let mut applied = Vec::new();
-    let result = apply_objects(ctx, release, changes, &mut applied).await;
+    // Objects distro applied from this very template: what someone changed
+    // in them since was distro's (see `Options::take_back`).
+    let applied_before: BTreeSet<ObjectKey> = match &previous {
+        Some(p) if ctx.options.take_back && p.last_applied_revision.as_deref() == Some(&rev) => {
+            p.inventory.iter().map(InventoryEntry::key).collect()
+        }
+        _ => BTreeSet::new(),
+    };
+    let result = apply_objects(ctx, release, &applied_before, changes, &mut applied).await;
     let pending = match result {
         Ok(pending) => pending,
         Err(e) => {
@@ -222,6 +230,7 @@ fn union(base: &[InventoryEntry], more: &[InventoryEntry]) -> Vec<InventoryEntry
 async fn apply_objects(
     ctx: &Context,
     release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
     changes: &mut ChangeSet,
     inventory: &mut Vec<InventoryEntry>,
 ) -> Result<Vec<Pending>, Error> {
@@ -241,7 +250,7 @@ async fn apply_objects(
             continue;
         }
         let targets: Vec<&Desired> = batch.into_iter().map(|(d, _)| d).collect();
-        let results = apply_batch(ctx, release, &targets).await;
+        let results = apply_batch(ctx, release, applied_before, &targets).await;
         let mut crds = Vec::new();
         let mut first_error = None;
         for result in results {
@@ -291,6 +300,7 @@ struct AppliedObject {
 async fn apply_batch(
     ctx: &Context,
     release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
     targets: &[&Desired],
 ) -> Vec<Result<AppliedObject, Error>> {
     let mut in_flight = futures::stream::FuturesOrdered::new();
@@ -299,7 +309,7 @@ async fn apply_batch(
     loop {
         while in_flight.len() < OBJECT_CONCURRENCY {
             let Some(d) = next.next() else { break };
-            in_flight.push_back(apply_one(ctx, release, d).boxed());
+            in_flight.push_back(apply_one(ctx, release, applied_before, d).boxed());
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -312,6 +322,7 @@ async fn apply_batch(
 async fn apply_one(
     ctx: &Context,
     release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
     d: &Desired,
 ) -> Result<AppliedObject, Error> {
     let is_crd = d.kind == "CustomResourceDefinition";
@@ -328,12 +339,14 @@ async fn apply_one(
     }
     let key = d.inventory_entry().key();
     let ledger = ctx.options.skip.as_ref().map(|s| &s.0);
-    let known = ledger.and_then(|l| l.unchanged(&key, &d.digest));
-    let (action, live, api, resolved) = match known {
-        Some(known) if skip::disabled(&known.live) => return Ok(left_alone(Action::Skipped)),
+    let lookup = ledger.map_or(skip::Lookup::Unknown, |l| l.lookup(&key, &d.digest));
+    let (action, live, api, resolved) = match lookup {
+        skip::Lookup::Unchanged(known) if skip::disabled(&known.live) => {
+            return Ok(left_alone(Action::Skipped));
+        }
         // Nobody changed it since distro applied this very template: no
         // read, no dry run.
-        Some(known) => {
+        skip::Lookup::Unchanged(known) => {
             let api = object::api_from(
                 &ctx.client,
                 &known.resource,
@@ -346,9 +359,12 @@ async fn apply_one(
             };
             (Action::Unchanged, known.live, api, resolved)
         }
-        None => {
-            let applied =
-                object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts).await?;
+        lookup => {
+            // Someone changed what distro applied from this very template:
+            // take back its fields, as drift correction does.
+            let drifted = matches!(lookup, skip::Lookup::Drifted) || applied_before.contains(&key);
+            let force = ctx.options.force_conflicts || drifted;
+            let applied = object::apply(&ctx.client, &ctx.resolver, d, force).await?;
             if applied.action == Action::Skipped {
                 return Ok(left_alone(Action::Skipped));
             }

@@ -6,9 +6,10 @@
 //!   corrected for drift or pruned.
 //! - A [`Ledger`] remembers what distro last applied (the object's rendered
 //!   digest and the resourceVersion the API server gave it). When both are
-//!   unchanged, the object is skipped without a read or a dry run. The
-//!   controller keeps one, fed by its watch caches; `distro apply` has none
-//!   and compares every object.
+//!   unchanged, the object is skipped without a read or a dry run; when the
+//!   digest is the same but someone changed the object, apply takes back
+//!   the fields the template sets. The controller keeps one, fed by its
+//!   watch caches; `distro apply` has none and compares every object.
 
 use std::sync::Arc;
 
@@ -82,15 +83,30 @@ pub struct Record {
     pub namespaced: bool,
 }
 
+/// What a [`Ledger`] knows of one object about to be applied.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// distro applied this very template and nobody changed the object
+    /// since: it needs neither a read nor a dry run.
+    Unchanged(Known),
+    /// distro applied this very template, and someone changed or deleted
+    /// the object since. The fields the template sets were distro's then:
+    /// apply takes them back from whoever changed them.
+    Drifted,
+    /// Nothing recorded for this template: compare as usual.
+    Unknown,
+}
+
 /// What distro last applied, per object.
 ///
 /// # Guarantees
-/// [`Ledger::unchanged`] answers `Some` only for an object whose rendered
-/// digest equals the one recorded and whose live resourceVersion (as the
-/// implementation observes it) is the one apply left: no one changed it.
+/// [`Ledger::lookup`] answers [`Lookup::Unchanged`] only for an object
+/// whose rendered digest equals the one recorded and whose live
+/// resourceVersion (as the implementation observes it) is the one apply
+/// left: no one changed it.
 pub trait Ledger: Send + Sync {
-    /// The object, when it needs neither a read nor a dry run.
-    fn unchanged(&self, key: &ObjectKey, digest: &str) -> Option<Known>;
+    /// What is known of the object with this rendered digest.
+    fn lookup(&self, key: &ObjectKey, digest: &str) -> Lookup;
     /// An object was applied (or found unchanged) with the given digest.
     fn record(&self, record: Record);
 }

@@ -45,7 +45,7 @@ use super::leader::Leadership;
 use super::metrics::{Health, Metrics};
 use super::platform::Platform;
 use super::queue::Key;
-use crate::apply::{self, Known, Ledger, ObjectKey, Record};
+use crate::apply::{self, Known, Ledger, Lookup, ObjectKey, Record};
 
 /// Corrections running at the same time.
 const CHECK_CONCURRENCY: usize = 4;
@@ -350,26 +350,32 @@ impl Inner {
         self.health.set_drift_synced(synced);
     }
 
-    /// The ledger's question (see [`apply::Ledger::unchanged`]).
-    fn unchanged(&self, platform: &Key, key: &ObjectKey, digest: &str) -> Option<Known> {
+    /// The ledger's question (see [`apply::Ledger::lookup`]).
+    fn lookup(&self, platform: &Key, key: &ObjectKey, digest: &str) -> Lookup {
         let mut state = self.lock();
         let State {
             objects, watches, ..
         } = &mut *state;
-        let m = objects.get_mut(key)?;
+        let Some(m) = objects.get_mut(key) else {
+            return Lookup::Unknown;
+        };
         if m.platform != *platform || m.digest != digest {
-            return None;
+            return Lookup::Unknown;
         }
-        let w = watches.get(&m.kind)?;
+        let Some(w) = watches.get(&m.kind) else {
+            return Lookup::Unknown;
+        };
         if !w.synced.load(Ordering::Relaxed) {
-            return None;
+            return Lookup::Unknown;
         }
-        let live = w.store.get(&m.object_ref())?;
-        m.holds(&live).then(|| Known {
-            live: (*live).clone(),
-            resource: m.resource.clone(),
-            namespaced: m.namespaced,
-        })
+        match w.store.get(&m.object_ref()) {
+            Some(live) if m.holds(&live) => Lookup::Unchanged(Known {
+                live: (*live).clone(),
+                resource: m.resource.clone(),
+                namespaced: m.namespaced,
+            }),
+            _ => Lookup::Drifted,
+        }
     }
 
     /// Whether `key` may have drifted (the cache shows content distro did
@@ -479,8 +485,8 @@ pub struct RunLedger {
 }
 
 impl Ledger for RunLedger {
-    fn unchanged(&self, key: &ObjectKey, digest: &str) -> Option<Known> {
-        self.inner.unchanged(&self.platform, key, digest)
+    fn lookup(&self, key: &ObjectKey, digest: &str) -> Lookup {
+        self.inner.lookup(&self.platform, key, digest)
     }
 
     fn record(&self, record: Record) {

@@ -224,6 +224,7 @@ async fn run(
     let ledger = shared.drift.begin(platform, &clients).await;
     let options = Options {
         skip: Some(apply::Skip(ledger.clone())),
+        take_back: true,
         ..options
     };
     let applied = apply_snapshot(clients, snapshot, Some(owner), options, None).await;

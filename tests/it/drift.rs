@@ -112,6 +112,14 @@ struct Setup {
 impl Setup {
     fn new(ns: &str, extra: &[&str]) -> Setup {
         let c = cluster();
+        // A fresh namespace: nothing left by an earlier run on this cluster.
+        c.kubectl_ok(&[
+            "delete",
+            "namespace",
+            ns,
+            "--ignore-not-found",
+            "--wait=true",
+        ]);
         let repos = tempfile::tempdir().unwrap();
         let repo = Repo::init(repos.path(), "platform.git");
         for (path, text) in distribution(ns) {
@@ -467,6 +475,72 @@ fn objects_with_reconcile_disabled_are_left_alone() {
     assert!(s.get("configmap/hands-off").is_none());
 }
 
+/// A suspended Platform's objects are not corrected; once it is resumed,
+/// they are.
+#[test]
+fn a_suspended_platform_is_not_corrected_until_resumed() {
+    let s = Setup::new("drift-suspend", &[]);
+    let suspend = |on: bool| {
+        s.kubectl(&[
+            "patch",
+            "platform",
+            &s.ns,
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"spec":{{"suspend":{on}}}}}"#),
+        ]);
+    };
+    suspend(true);
+    wait_platform(s.c, &s.ctl, &s.ns, &s.ns, "Suspended", None);
+    s.kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"color":"red"}}"#,
+    ]);
+    // The checker saw the change and said why it left it.
+    wait_for("the change left alone", WAIT, &s.ctl, || {
+        s.ctl
+            .log()
+            .lines()
+            .any(|l| l.contains("platform is suspended") && l.contains("drift-suspend/settings"))
+            .then_some(())
+    });
+    assert_eq!(s.get("configmap/settings").unwrap()["data"]["color"], "red");
+    suspend(false);
+    s.wait_object("the color set back", "configmap/settings", |o| {
+        o["data"]["color"] == "blue"
+    });
+}
+
+/// A field changed while no controller ran is taken back by the next
+/// controller's first reconcile: the Release records that distro applied
+/// this very template, so the other manager's claim is no conflict to
+/// report.
+#[test]
+fn a_change_made_while_the_controller_was_down_is_set_back() {
+    let mut s = Setup::new("drift-restart", &[]);
+    s.ctl.stop();
+    s.kubectl(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"data":{"color":"red"}}"#,
+    ]);
+    s.ctl = Controller::start(s.c, &s.ns, None);
+    s.wait_object("the color set back", "configmap/settings", |o| {
+        o["data"]["color"] == "blue"
+    });
+    wait_platform(s.c, &s.ctl, &s.ns, &s.ns, "ReconciliationSucceeded", None);
+}
+
 /// A reconcile of an unchanged revision (requested, so that it runs in
 /// full) writes nothing: no object, no Release status; the Platform's
 /// status gets one write, for `lastHandledReconcileAt`. Counted in the
@@ -528,6 +602,13 @@ fn a_no_op_reconcile_makes_no_writes() {
 fn distro_apply_leaves_disabled_objects_alone() {
     let c = cluster();
     let ns = "apply-disabled";
+    c.kubectl_ok(&[
+        "delete",
+        "namespace",
+        ns,
+        "--ignore-not-found",
+        "--wait=true",
+    ]);
     let dir = tempfile::tempdir().unwrap();
     let files = distribution(ns);
     let files: Vec<(&str, &str)> = files

@@ -43,7 +43,7 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
             return;
         };
         if tenant.suspended {
-            tracing::debug!(object = %m.display, "drift: platform suspended, left alone");
+            tracing::info!(object = %m.display, "drift: left alone, the platform is suspended");
             return;
         }
         (
