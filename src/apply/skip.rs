@@ -88,7 +88,7 @@ pub struct Record {
 pub enum Lookup {
     /// distro applied this very template and nobody changed the object
     /// since: it needs neither a read nor a dry run.
-    Unchanged(Known),
+    Unchanged(Box<Known>),
     /// distro applied this very template, and someone changed or deleted
     /// the object since. The fields the template sets were distro's then:
     /// apply takes them back from whoever changed them.

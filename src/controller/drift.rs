@@ -369,11 +369,11 @@ impl Inner {
             return Lookup::Unknown;
         }
         match w.store.get(&m.object_ref()) {
-            Some(live) if m.holds(&live) => Lookup::Unchanged(Known {
+            Some(live) if m.holds(&live) => Lookup::Unchanged(Box::new(Known {
                 live: (*live).clone(),
                 resource: m.resource.clone(),
                 namespaced: m.namespaced,
-            }),
+            })),
             _ => Lookup::Drifted,
         }
     }
