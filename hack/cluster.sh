@@ -9,6 +9,8 @@
 #   hack/cluster.sh build       build the binaries once (cached)
 #   hack/cluster.sh up DIR      start a cluster whose state lives in DIR
 #   hack/cluster.sh down DIR    stop the processes listed in DIR/pids
+#   hack/cluster.sh ensure DIR  keep the cluster in DIR if it answers, else
+#                               stop what is left of it and start it anew
 #   hack/cluster.sh selftest    up, run workloads to Ready, down
 set -euo pipefail
 
@@ -50,6 +52,8 @@ usage: $0 COMMAND [DIR]
   up DIR      start a cluster in DIR (kubeconfig, pids, logs, audit.log);
               prints 'export KUBECONFIG=DIR/kubeconfig'
   down DIR    stop the processes listed in DIR/pids
+  ensure DIR  reuse the cluster in DIR when it answers /readyz; otherwise
+              stop whatever still runs from DIR, delete DIR, start anew
   selftest    start a cluster in a temporary directory, bring a Deployment,
               DaemonSet, StatefulSet and Job to Ready, stop it
 
@@ -639,6 +643,27 @@ cmd_down() {
 }
 
 # ---------------------------------------------------------------------------
+# ensure
+
+cmd_ensure() {
+	[[ $# -eq 1 ]] || usage
+	local dir=$1
+	if [[ -f $dir/kubeconfig ]] && "$KUBECTL" --kubeconfig "$dir/kubeconfig" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
+		log "reusing the cluster in $dir"
+		printf 'export KUBECONFIG=%q\n' "$(abs_dir "$dir")/kubeconfig"
+		return 0
+	fi
+	# A cluster that stopped answering may still have processes running from
+	# this directory: stop them first, or deleting it would orphan them
+	# (holding ports and the etcd data the next 'up' needs).
+	if [[ -d $dir ]]; then
+		(cmd_down "$dir")
+		rm -rf "$dir"
+	fi
+	cmd_up "$dir"
+}
+
+# ---------------------------------------------------------------------------
 # selftest
 
 selftest_manifest() {
@@ -763,6 +788,7 @@ main() {
 	build) [[ $# -eq 0 ]] || usage && cmd_build ;;
 	up) cmd_up "$@" ;;
 	down) cmd_down "$@" ;;
+	ensure) cmd_ensure "$@" ;;
 	selftest) [[ $# -eq 0 ]] || usage && cmd_selftest ;;
 	-h | --help | help) usage ;;
 	*) usage ;;

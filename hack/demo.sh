@@ -13,16 +13,9 @@ cd "$(dirname "$0")/.."
 dir=${DISTRO_DEMO_CLUSTER:-.cluster}
 cargo build --release --quiet
 bash hack/cluster.sh build
-if ! [[ -f $dir/kubeconfig ]] || ! KUBECONFIG=$dir/kubeconfig kubectl get --raw /readyz >/dev/null 2>&1; then
-  # A cluster that stopped answering may still have processes running from
-  # this directory: stop them first, or deleting it would orphan them
-  # (holding ports and the etcd data the next 'up' needs).
-  if [[ -d $dir ]]; then
-    bash hack/cluster.sh down "$dir"
-  fi
-  rm -rf "$dir"
-  bash hack/cluster.sh up "$dir" >/dev/null
-fi
+# Reuses a running cluster; one that stopped answering is stopped (its
+# processes, by the PIDs it recorded) before its directory is deleted.
+bash hack/cluster.sh ensure "$dir" >/dev/null
 export KUBECONFIG=$dir/kubeconfig
 ./target/release/distro apply
 echo

@@ -17,6 +17,7 @@
 //! the stages one by one.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod controller;
@@ -26,6 +27,7 @@ pub mod kinds;
 pub mod lock;
 pub mod model;
 pub mod names;
+pub mod oci;
 pub mod pipeline;
 pub mod render;
 pub mod source;

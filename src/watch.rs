@@ -40,6 +40,7 @@ pub fn watch(
     let (tx, rx) = mpsc::channel::<()>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
+            && is_change(&event.kind)
             && event.paths.iter().any(|p| relevant(p))
         {
             let _ = tx.send(());
@@ -71,6 +72,17 @@ pub fn watch(
         }
     }
     Ok(())
+}
+
+/// Whether an event can change what a run reads. Reading the tree (which
+/// every run does) raises access events: counting those would make each
+/// run trigger the next, forever.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    matches!(
+        kind,
+        EventKind::Any | EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
+    )
 }
 
 fn relevant(path: &std::path::Path) -> bool {
@@ -113,6 +125,22 @@ pub fn changes(before: &[IndexEntry], after: &[IndexEntry]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_the_tree_is_not_a_change() {
+        use notify::EventKind;
+        use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RemoveKind};
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Other));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(is_change(&EventKind::Modify(ModifyKind::Any)));
+        assert!(is_change(&EventKind::Remove(RemoveKind::File)));
+    }
 
     fn entry(name: &str, version: &str, digest: &str) -> IndexEntry {
         IndexEntry {

@@ -38,7 +38,7 @@ pub use error::Error;
 pub use identity::{FIELD_MANAGER, ObjectKey};
 pub use object::{FORCE_ANNOTATION, api_from, comparable};
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
-pub use schedule::{Event, install_crd, run};
+pub use schedule::{Event, apply_object, install_crd, run};
 pub use skip::{
     Known, Ledger, Lookup, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
     object_digest,

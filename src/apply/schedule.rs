@@ -185,7 +185,8 @@ async fn dependency_not_ready(
 }
 
 /// Applies a CustomResourceDefinition distro itself needs (no write when
-/// unchanged) and waits until it is Established.
+/// unchanged, none when a release installed it) and waits until it is
+/// Established.
 ///
 /// # Errors
 /// The API server rejects it, or it is not Established within `timeout`.
@@ -209,13 +210,38 @@ pub async fn install_crd(
         name,
         digest: String::new(),
     };
-    let applied = object::apply(client, resolver, &desired, true).await?;
+    let (api, _) = object::api_for(
+        client,
+        resolver,
+        &desired.api_version,
+        &desired.kind,
+        None,
+        &desired.display,
+        object::DISCOVERY_GRACE,
+    )
+    .await?;
+    let live = match object::live(&api, &desired).await? {
+        // Installed by a release (the `distro` package ships both of
+        // distro's CRDs): that release upgrades it. Applying it here as
+        // well, under the same field manager, would drop the release's
+        // labels, and the release's next run would put them back.
+        Some(live)
+            if live
+                .metadata
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(crate::render::RELEASE_LABEL)) =>
+        {
+            live
+        }
+        _ => object::apply(client, resolver, &desired, true).await?.live,
+    };
     wait::all_ready(
         vec![wait::Pending {
-            api: applied.api,
+            api,
             name: desired.name.clone(),
             display: desired.display.clone(),
-            last: applied.live,
+            last: live,
             types: kube::api::TypeMeta {
                 api_version: desired.api_version.clone(),
                 kind: desired.kind.clone(),
@@ -224,4 +250,42 @@ pub async fn install_crd(
         timeout,
     )
     .await
+}
+
+/// Applies one object that distro writes outside any release (what
+/// `distro bootstrap` creates next to the controller), taking the fields
+/// it sets from other managers. Nothing is written when it is unchanged.
+///
+/// # Errors
+/// The object is malformed, or the API server rejects it.
+pub async fn apply_object(
+    client: &kube::Client,
+    resolver: &super::Resolver,
+    value: serde_json::Value,
+) -> Result<super::Action, Error> {
+    let text = |p: &str| {
+        value
+            .pointer(p)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (api_version, kind, name) = (text("/apiVersion"), text("/kind"), text("/metadata/name"));
+    let namespace = Some(text("/metadata/namespace")).filter(|n| !n.is_empty());
+    let display = match &namespace {
+        Some(ns) => format!("{kind}/{ns}/{name}"),
+        None => format!("{kind}/{name}"),
+    };
+    let desired = Desired {
+        value,
+        api_version,
+        kind,
+        namespace,
+        name,
+        display,
+        digest: String::new(),
+    };
+    Ok(object::apply(client, resolver, &desired, true)
+        .await?
+        .action)
 }

@@ -3,15 +3,19 @@
 //! ([`EXIT_CODES`]).
 
 mod apply;
+mod bootstrap;
 mod cluster;
 mod completion;
 mod controller;
 mod diff;
 mod graph;
 mod health;
+mod images;
 mod inputs;
 mod list;
 mod platform;
+mod pull;
+mod push;
 mod render;
 mod status;
 mod update;
@@ -36,7 +40,7 @@ pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 
 /// The exit codes of every command, as `--help` and the README show them.
-pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  changes (diff) or failures (a release not Ready, an object Failed)\n  2  invalid input; nothing was written, not even the lock\n  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig";
+pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  changes (diff) or failures (a release not Ready, an object Failed)\n  2  invalid input; nothing was written, not even the lock\n  3  the cluster or a registry cannot be reached (connection, TLS, timeout), or no kubeconfig";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -162,7 +166,7 @@ pub enum Command {
     Graph(graph::Args),
     /// Check everything render checks, print nothing on success.
     #[command(
-        after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n\nExit codes: 0 valid, 2 invalid input."
+        after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n  distro validate --images          also: every image used is declared, every declared image used\n\nExit codes: 0 valid, 2 invalid input (with --images: also an image finding)."
     )]
     Validate(validate::Args),
     /// Render, validate, then server-side apply every release in dependency
@@ -171,6 +175,10 @@ pub enum Command {
         after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
     )]
     Apply(apply::Args),
+    /// Every container image the rendered distribution uses or declares,
+    /// with the releases that use it.
+    #[command(after_help = images::AFTER_HELP)]
+    Images(images::Args),
     /// Show what apply would change: a server-side dry run of every object.
     #[command(
         after_help = "Examples:\n  distro diff                 unified diff per changed object, objects to prune\n  distro diff && echo in sync\n\nSecret values are masked.\nExit codes: 0 no changes, 1 changes, 2 invalid input or another error, 3 cluster unreachable."
@@ -189,6 +197,10 @@ pub enum Command {
         after_help = "Examples:\n  distro controller                               all namespaces\n  distro controller -n distro-system --webhook-addr 0.0.0.0:9292\n  distro controller --state-dir /var/cache/distro --concurrency 8\n\nStops on SIGTERM after finishing the reconciles in flight."
     )]
     Controller(controller::Args),
+    /// Install the controller into the cluster and point a Platform at a
+    /// Git repository.
+    #[command(after_help = bootstrap::AFTER_HELP)]
+    Bootstrap(bootstrap::Args),
     /// Ask the controller to reconcile a Platform now, and wait for it.
     #[command(
         after_help = "Examples:\n  distro reconcile platform cozy                  in distro-system\n  distro reconcile platform cozy -n platforms --timeout 10m\n\nExit codes: 0 Ready, 1 not Ready or timed out, 3 cluster unreachable."
@@ -204,6 +216,13 @@ pub enum Command {
         after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed, 3 cluster unreachable."
     )]
     Resume(platform::Target),
+    /// Push the distribution (platform file, lock, bundles/, packages/) to
+    /// a registry as one OCI artifact, after validating it.
+    #[command(after_help = push::AFTER_HELP)]
+    Push(push::Args),
+    /// Pull a distribution artifact into a directory, verifying every digest.
+    #[command(after_help = pull::AFTER_HELP)]
+    Pull(pull::Args),
     /// Print a shell completion script.
     #[command(after_help = completion::AFTER_HELP)]
     Completion(completion::Args),
@@ -219,13 +238,14 @@ const fn const_format_help() -> &'static str {
         "  distro values app --show-origin   merged values, each key with the layer that set it\n",
         "  distro graph -o svg > graph.svg   picture of the release DAG\n",
         "  distro validate --locked          CI check: valid input, lock up to date\n",
+        "  distro images -o json             every container image, with the releases using it\n",
         "  distro update cilium              move one release to its newest matching version\n",
         "\n",
         "Exit codes:\n",
         "  0  ok\n",
         "  1  changes (diff) or failures (a release not Ready, an object Failed)\n",
         "  2  invalid input; nothing was written, not even the lock\n",
-        "  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig"
+        "  3  the cluster or a registry cannot be reached (connection, TLS, timeout), or no kubeconfig"
     )
 }
 
@@ -241,7 +261,10 @@ pub fn main() -> ExitCode {
         Command::Values(args) => values::run(&cli.global, args),
         Command::Update(args) => update::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Push(args) => push::run(&cli.global, args),
+        Command::Pull(args) => pull::run(&cli.global, args),
         Command::Graph(args) => graph::run(&cli.global, args),
+        Command::Images(args) => images::run(&cli.global, args),
         Command::Validate(args) => {
             watching::run(&cli.global, args.watch, || validate::run(&cli.global, args))
         }
@@ -254,6 +277,7 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&cli.global, args),
         Command::Health(args) => health::run(&cli.global, args),
         Command::Controller(args) => controller::run(&cli.global, args),
+        Command::Bootstrap(args) => bootstrap::run(&cli.global, args),
         Command::Reconcile(args) => platform::reconcile(&cli.global, args),
         Command::Suspend(args) => platform::suspend(&cli.global, args, true),
         Command::Resume(args) => platform::suspend(&cli.global, args, false),
@@ -308,6 +332,9 @@ fn report(error: &anyhow::Error) -> ExitCode {
         return ExitCode::from(EXIT_INVALID);
     }
     print_error(error);
+    if is_bad_input(error) {
+        return ExitCode::from(EXIT_INVALID);
+    }
     if is_unreachable(error) {
         ExitCode::from(EXIT_UNREACHABLE)
     } else {
@@ -319,9 +346,27 @@ fn report(error: &anyhow::Error) -> ExitCode {
 /// [`cluster::with_cluster`], which turns transport failures into
 /// [`crate::client::Error::Unreachable`]).
 fn is_unreachable(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|e| e.downcast_ref::<crate::client::Error>().is_some())
+    use crate::oci::registry::{Error as RegistryError, ErrorKind};
+    error.chain().any(|e| {
+        e.downcast_ref::<crate::client::Error>().is_some()
+            || e.downcast_ref::<RegistryError>()
+                .is_some_and(|e| e.kind() == ErrorKind::Unreachable)
+            || e.downcast_ref::<crate::oci::artifact::Error>()
+                .is_some_and(crate::oci::artifact::Error::is_unreachable)
+    })
+}
+
+/// Input refused before anything was done, outside the pipeline's
+/// problems: a malformed OCI reference, a `--out` in the way, an
+/// unreadable Docker config.
+fn is_bad_input(error: &anyhow::Error) -> bool {
+    use crate::oci::registry::Error as RegistryError;
+    error.chain().any(|e| {
+        e.downcast_ref::<crate::oci::reference::Error>().is_some()
+            || e.downcast_ref::<pull::OutError>().is_some()
+            || e.downcast_ref::<RegistryError>()
+                .is_some_and(|e| matches!(e, RegistryError::Credentials(_)))
+    })
 }
 
 /// Prints an error on one line: the message, then each cause that the

@@ -475,9 +475,188 @@ pub fn checkout(
     path: &str,
     limits: &Limits,
 ) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let parts = validate_path(path)?;
+    with_commit(
+        url,
+        resolved,
+        credentials,
+        cache_dir,
+        limits,
+        |repo, commit| read_dir(repo, commit, &parts, limits),
+    )
+}
+
+/// A distribution read from a commit: its files keyed from the
+/// distribution root, as a [`super::Snapshot`] holds them.
+#[derive(Debug, Clone)]
+pub struct Distribution {
+    /// The distribution root in the repository (`/`-separated, `.` for the
+    /// repository root).
+    pub root: String,
+    /// The platform file's path relative to `root`.
+    pub platform_file: String,
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+/// The platform file (`platform.yaml`, with its lock) in directory `path` of
+/// the commit, and `packages/` and `bundles/` of the distribution root: the
+/// nearest directory, starting with `path` itself and going up to the
+/// repository root, that holds either. This is the rule of a directory
+/// source, so `staging/` and `prod/` can share the repository's
+/// `packages/` and `bundles/` in the controller as on the command line.
+/// Where no directory holds them, `path` is the root, and everything under
+/// it is returned (validation then says what is missing).
+///
+/// # Errors
+/// As [`checkout`]; the bounds of `limits` apply to all files together.
+pub fn checkout_distribution(
+    url: &str,
+    resolved: &Resolved,
+    credentials: &Credentials,
+    cache_dir: &Path,
+    path: &str,
+    limits: &Limits,
+) -> Result<Distribution, Error> {
+    let parts = validate_path(path)?;
+    with_commit(
+        url,
+        resolved,
+        credentials,
+        cache_dir,
+        limits,
+        |repo, commit| {
+            let root = distribution_root(repo, commit, &parts)?;
+            let root_display = |parts: &[&str]| {
+                if parts.is_empty() {
+                    ".".to_string()
+                } else {
+                    parts.join("/")
+                }
+            };
+            let platform_file = "platform.yaml";
+            if root == parts.len() {
+                return Ok(Distribution {
+                    root: root_display(&parts),
+                    platform_file: platform_file.to_string(),
+                    files: read_dir(repo, commit, &parts, limits)?,
+                });
+            }
+            let inside = parts[root..].join("/");
+            let mut files = BTreeMap::new();
+            // Only the platform file and its lock come from the platform's own
+            // directory, as for a directory source.
+            let own = read_dir(repo, commit, &parts, limits)?;
+            let lock = crate::lock::file_name(platform_file);
+            for name in [platform_file, lock.as_str()] {
+                if let Some(bytes) = own.get(name) {
+                    files.insert(format!("{inside}/{name}"), bytes.clone());
+                }
+            }
+            for dir in ["packages", "bundles"] {
+                let mut under: Vec<&str> = parts[..root].to_vec();
+                under.push(dir);
+                match read_dir(repo, commit, &under, limits) {
+                    Ok(found) => files.extend(
+                        found
+                            .into_iter()
+                            .map(|(rel, bytes)| (format!("{dir}/{rel}"), bytes)),
+                    ),
+                    Err(Error::NoDirectory { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            check_totals(
+                &commit.to_string(),
+                &root_display(&parts[..root]),
+                &files,
+                limits,
+            )?;
+            Ok(Distribution {
+                root: root_display(&parts[..root]),
+                platform_file: format!("{inside}/{platform_file}"),
+                files,
+            })
+        },
+    )
+}
+
+/// How many leading components of `parts` name the distribution root: the
+/// nearest directory at or above `parts` whose tree holds a `packages` or
+/// `bundles` directory, or all of `parts` when none does.
+fn distribution_root(repo: &Repository, commit: Oid, parts: &[&str]) -> Result<usize, Error> {
+    let cache_err = |e: git2::Error| Error::Cache {
+        path: repo.path().to_path_buf(),
+        message: format!("commit {commit}: {}", e.message()),
+    };
+    let root_tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(cache_err)?;
+    // The trees along the path, root first; a missing or non-directory
+    // component ends the walk (read_dir reports it).
+    let mut trees = vec![root_tree];
+    for part in parts {
+        let Some(last) = trees.last() else { break };
+        let next = match last.get_name(part) {
+            Some(entry)
+                if entry.kind() == Some(ObjectType::Tree) && entry.filemode() != 0o120000 =>
+            {
+                repo.find_tree(entry.id()).map_err(cache_err)?
+            }
+            _ => return Ok(parts.len()),
+        };
+        trees.push(next);
+    }
+    let holds = |tree: &git2::Tree| {
+        ["packages", "bundles"].iter().any(|name| {
+            tree.get_name(name)
+                .is_some_and(|e| e.kind() == Some(ObjectType::Tree) && e.filemode() == 0o040000)
+        })
+    };
+    Ok((0..trees.len())
+        .rev()
+        .find(|&n| holds(&trees[n]))
+        .unwrap_or(parts.len()))
+}
+
+/// The bounds of `limits` over files read in several parts.
+fn check_totals(
+    commit: &str,
+    path: &str,
+    files: &BTreeMap<String, Vec<u8>>,
+    limits: &Limits,
+) -> Result<(), Error> {
+    if files.len() > limits.max_files {
+        return Err(Error::TooManyFiles {
+            commit: commit.to_string(),
+            path: path.to_string(),
+            limit: limits.max_files,
+            what: "files",
+        });
+    }
+    let bytes: u64 = files.values().map(|b| b.len() as u64).sum();
+    if bytes > limits.max_bytes {
+        return Err(Error::TooManyBytes {
+            commit: commit.to_string(),
+            path: path.to_string(),
+            limit: limits.max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Runs `read` on the cached bare repository holding `resolved.commit`,
+/// fetching it first when it is not there.
+fn with_commit<T>(
+    url: &str,
+    resolved: &Resolved,
+    credentials: &Credentials,
+    cache_dir: &Path,
+    limits: &Limits,
+    read: impl FnOnce(&Repository, Oid) -> Result<T, Error>,
+) -> Result<T, Error> {
     let remote = RemoteUrl::parse(url)?;
     let wanted = parse_commit(&resolved.commit)?;
-    let parts = validate_path(path)?;
     let dir = cache_dir.join(cache_name(url));
     let lock = cache_lock(&dir);
     // A poisoned lock only means another call panicked; the repository on
@@ -494,7 +673,7 @@ pub fn checkout(
             })?
         }
     };
-    read_dir(&repo, commit, &parts, limits)
+    read(&repo, commit)
 }
 
 /// The cache directory's name for a URL: its sha256, so that no part of the
@@ -1325,6 +1504,52 @@ impl RemoteUrl {
             userinfo,
         })
     }
+}
+
+/// What a remote URL is, as far as a front end needs to know before writing
+/// it into a Platform (`distro bootstrap`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrlInfo {
+    /// `git`, `http`, `https`, `ssh`, `file`, or `path` for an absolute path.
+    pub scheme: &'static str,
+    /// The URL holds a password (`https://user:pass@host/...`).
+    pub has_password: bool,
+}
+
+/// Checks a remote URL as the controller will when it fetches.
+///
+/// # Errors
+/// The URL is one the controller refuses ([`Error::Url`]).
+pub fn url_info(url: &str) -> Result<UrlInfo, Error> {
+    let remote = RemoteUrl::parse(url)?;
+    Ok(UrlInfo {
+        scheme: match remote.scheme {
+            Scheme::Git => "git",
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+            Scheme::Ssh => "ssh",
+            Scheme::File => "file",
+            Scheme::Path => "path",
+        },
+        has_password: remote.userinfo.as_deref().is_some_and(|u| u.contains(':')),
+    })
+}
+
+/// Checks a branch name as the controller will.
+///
+/// # Errors
+/// Not a valid ref name ([`Error::Ref`]).
+pub fn check_branch(name: &str) -> Result<(), Error> {
+    check_ref_name("refs/heads/", name, &GitRef::Branch(name.to_string()))
+}
+
+/// Checks the directory of the repository that holds the platform file
+/// (`spec.path`) as the controller will.
+///
+/// # Errors
+/// Not a plain relative path ([`Error::Path`]).
+pub fn check_path(path: &str) -> Result<(), Error> {
+    validate_path(path).map(|_| ())
 }
 
 /// `host[:port]` or `[v6]:port`; `None` when the port is not a number.

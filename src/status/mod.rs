@@ -16,7 +16,7 @@ pub use store::{
 };
 
 /// The CustomResourceDefinition, installed by `distro apply` itself.
-pub const CRD_YAML: &str = include_str!("release-crd.yaml");
+pub const CRD_YAML: &str = include_str!("../../packages/distro/0.1.0/crds/releases.yaml");
 pub const GROUP: &str = "distro.dev";
 pub const VERSION: &str = "v1alpha1";
 pub const KIND: &str = "Release";

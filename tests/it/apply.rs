@@ -11,7 +11,7 @@ use crate::cluster::{
     Cluster, audit_mark, distro, get_json, has_audit_log, kubectl, kubectl_ok, write_files,
     writes_since,
 };
-use crate::support::{copy_tree, outcome, project_root};
+use crate::support::{Watched, copy_tree, outcome, project_root};
 
 /// Runs apply with JSON output; returns (exit code, report, stderr).
 fn apply(dir: &Path, extra: &[&str]) -> (i32, Vec<Value>, String) {
@@ -726,6 +726,61 @@ fn diff_reports_changes_masks_secrets_and_exits_by_outcome() {
     assert_eq!(live["data"]["level"], "info");
     let out = kubectl(&["get", "configmap", "extra", "-n", &ns]);
     assert!(out.status.success());
+}
+
+/// `apply --watch` applies again on every change: a value changed while it
+/// runs reaches the cluster without another command.
+#[test]
+fn apply_watch_applies_each_change() {
+    let m = Mini::new("it-applywatch");
+    m.package("app", &[("cm.yaml", CONFIGMAP)]);
+    m.bundle(&[("app", &[])]);
+    let ns = m.ns("app");
+    let kubeconfig = crate::cluster::cluster().kubeconfig.clone();
+    let mut watched = Watched::start(
+        m.path(),
+        &["apply", "--watch", "--timeout", "60s"],
+        Some(&kubeconfig),
+    );
+    watched.wait_for("the first apply", &|_, err| err.contains("for changes"));
+    let live = get_json(&["configmap", "settings", "-n", &ns]).unwrap();
+    assert_eq!(live["data"]["level"], "info");
+
+    m.platform("releases:\n  app:\n    values:\n      level: trace\n");
+    watched.wait_for("the change to be applied", &|_, err| {
+        err.matches("for changes").count() >= 2
+    });
+    let live = get_json(&["configmap", "settings", "-n", &ns]).unwrap();
+    assert_eq!(live["data"]["level"], "trace", "{:?}", watched.output());
+    let (_, err) = watched.output();
+    assert!(
+        err.contains("== ~ app:"),
+        "the changed release is named: {err}"
+    );
+}
+
+/// `diff --watch` shows, on every change, what an apply would do, and
+/// writes nothing.
+#[test]
+fn diff_watch_shows_each_change_without_applying_it() {
+    let m = Mini::new("it-diffwatch");
+    m.package("app", &[("cm.yaml", CONFIGMAP)]);
+    m.bundle(&[("app", &[])]);
+    let (code, _, stderr) = apply(m.path(), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let ns = m.ns("app");
+    let kubeconfig = crate::cluster::cluster().kubeconfig.clone();
+    let mut watched = Watched::start(m.path(), &["diff", "--watch"], Some(&kubeconfig));
+    watched.wait_for("the first diff", &|_, err| err.contains("for changes"));
+    assert!(watched.output().0.is_empty(), "{:?}", watched.output());
+
+    m.platform("releases:\n  app:\n    values:\n      level: trace\n");
+    let wanted = format!("# configured ConfigMap/{ns}/settings");
+    watched.wait_for("the diff of the change", &|out, _| {
+        out.contains(&wanted) && out.contains("+  level: trace")
+    });
+    let live = get_json(&["configmap", "settings", "-n", &ns]).unwrap();
+    assert_eq!(live["data"]["level"], "info", "diff --watch applied");
 }
 
 /// Regression: the release an object left pruned it even though another

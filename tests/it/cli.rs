@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{copy_tree, distro, outcome, project_root, scratch};
+use crate::support::{Watched, copy_tree, distro, outcome, project_root, scratch};
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     outcome(&distro(dir, args))
@@ -530,11 +530,11 @@ fn help_has_examples_and_the_exit_codes() {
         "  0  ok",
         "  1  changes (diff) or failures",
         "  2  invalid input",
-        "  3  the cluster cannot be reached",
+        "  3  the cluster or a registry cannot be reached",
     ] {
         assert!(help.contains(line), "{help}");
     }
-    for command in ["list", "values", "update", "completion"] {
+    for command in ["list", "values", "update", "completion", "push", "pull"] {
         let help = ok(dir.path(), &[command, "--help"]);
         assert!(help.contains("Examples:"), "{command} --help:\n{help}");
     }
@@ -672,38 +672,13 @@ fn readme_examples_print_what_the_commands_print() {
 /// and names the release whose digest moved.
 #[test]
 fn render_watch_reruns_on_change_and_names_the_changed_release() {
-    use std::io::Read;
-    use std::time::{Duration, Instant};
     let dir = crate::support::scratch("basic");
     let root = dir.path().to_path_buf();
-    let log = root.join("watch.log");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_distro"))
-        .args(["render", "--watch", "--out", "out"])
-        .current_dir(&root)
-        .env_remove("RUST_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let wait = |what: &str, f: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !f() {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let mut watched = Watched::start(&root, &["render", "--watch", "--out", "out"], None);
     let index = root.join("out/index.json");
-    wait("the first render", &|| index.exists());
+    watched.wait_for("the first render", &|_, _| index.exists());
     let first = std::fs::read_to_string(&index).unwrap();
-    wait("the watch to start", &|| {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("watching")
-    });
+    watched.wait_for("the watch to start", &|_, err| err.contains("watching"));
     // A change that reaches one release's output.
     let values = root.join("packages/app/1.1.0/values.yaml");
     let text = std::fs::read_to_string(&values).unwrap();
@@ -711,21 +686,52 @@ fn render_watch_reruns_on_change_and_names_the_changed_release() {
     let platform = root.join("platform.yaml");
     let p = std::fs::read_to_string(&platform).unwrap();
     std::fs::write(&platform, p.replace("replicas: 3", "replicas: 4")).unwrap();
-    wait("the second render", &|| {
+    watched.wait_for("the second render", &|_, _| {
         std::fs::read_to_string(&index).is_ok_and(|now| now != first)
     });
-    wait("the change report", &|| {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("== ~ app:")
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut text = String::new();
-    let _ = std::fs::File::open(&log).unwrap().read_to_string(&mut text);
+    watched.wait_for("the change report", &|_, err| err.contains("== ~ app:"));
+    let (_, err) = watched.output();
     assert!(
-        !text.contains("== ~ base"),
-        "an unchanged release was reported: {text}"
+        !err.contains("== ~ base"),
+        "an unchanged release was reported: {err}"
+    );
+}
+
+/// `validate --watch` reports a template broken while it runs, naming the
+/// file, keeps watching, and reports it valid again once fixed. Regression:
+/// the watch took its own reading of the tree for a change and ran again
+/// and again with nothing changed.
+#[test]
+fn validate_watch_reports_a_broken_template_and_its_fix() {
+    let rounds = |err: &str| err.matches("for changes (Ctrl-C to stop)").count();
+    let failures = |err: &str| err.matches("problem(s) found").count();
+    let dir = crate::support::scratch("basic");
+    let root = dir.path().to_path_buf();
+    let mut watched = Watched::start(&root, &["validate", "--watch"], None);
+    watched.wait_for("the first round", &|_, err| rounds(err) == 1);
+    // Nothing changes: nothing runs again.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let (out, err) = watched.output();
+    assert_eq!(rounds(&err), 1, "ran again with nothing changed:\n{err}");
+    assert_eq!(failures(&err), 0, "the fixture is valid: {out}{err}");
+
+    let template = root.join("packages/app/1.1.0/templates/broken.yaml");
+    std::fs::write(
+        &template,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: [\n",
+    )
+    .unwrap();
+    watched.wait_for("the broken template to be reported", &|_, err| {
+        rounds(err) == 2 && err.contains("templates/broken.yaml") && failures(err) == 1
+    });
+
+    std::fs::remove_file(&template).unwrap();
+    watched.wait_for("the round after the fix", &|_, err| rounds(err) == 3);
+    let (out, err) = watched.output();
+    assert_eq!(
+        failures(&err),
+        1,
+        "the fixed distribution failed:\n{out}{err}"
     );
 }
 

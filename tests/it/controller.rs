@@ -166,7 +166,7 @@ pub fn wait_platform(
 /// The `basic` fixture as a distribution named for this test, with its
 /// release namespaces prefixed so that tests sharing the cluster never
 /// meet.
-fn load_basic(repo: &Repo, prefix: &str) {
+pub fn load_basic(repo: &Repo, prefix: &str) {
     repo.copy_tree(&fixture("basic"), ".");
     let bundle = std::fs::read_to_string(fixture("basic").join("bundles/main.yaml")).unwrap();
     let bundle = bundle
@@ -211,7 +211,7 @@ pub fn apply_yaml(c: &Cluster, yaml: &str) {
     c.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
 }
 
-fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
+pub(crate) fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
     let list = c
         .get_json(&[
             "all,configmaps",

@@ -609,3 +609,110 @@ fn git_unsupported_urls_are_refused() {
     }
     assert_eq!(git::display_url("https://u:p@h/x"), "https://h/x");
 }
+
+/// Two platforms in one repository share its root `packages/` and
+/// `bundles/`: the platform at `staging/` is read with them, as the
+/// directory source reads `-p staging/platform.yaml`, and renders the same.
+#[test]
+fn git_platform_below_the_root_finds_packages_and_bundles_upward() {
+    let base = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let repo = Repo::init(base.path(), "platforms.git");
+    let root = project_root();
+    let platform = std::fs::read(root.join("platform.yaml")).unwrap();
+    repo.write("staging/platform.yaml", platform.clone())
+        .write(
+            "staging/distro.lock",
+            std::fs::read(root.join("distro.lock")).unwrap(),
+        )
+        .write("staging/notes.txt", "not part of the distribution\n")
+        .write("prod/platform.yaml", platform)
+        .copy_tree(&root.join("packages"), "packages")
+        .copy_tree(&root.join("bundles"), "bundles");
+    repo.commit("two platforms, shared packages");
+    repo.push();
+    let url = format!("file://{}", repo.bare().display());
+    let resolved = resolve(&url, &branch("main"), &Credentials::None, &limits()).unwrap();
+
+    let got = git::checkout_distribution(
+        &url,
+        &resolved,
+        &Credentials::None,
+        cache.path(),
+        "staging",
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!(got.root, ".");
+    assert_eq!(got.platform_file, "staging/platform.yaml");
+    assert!(got.files.contains_key("staging/distro.lock"));
+    assert!(!got.files.contains_key("staging/notes.txt"));
+    assert!(!got.files.keys().any(|k| k.starts_with("prod/")));
+
+    // The same files as the directory source reads from a checkout.
+    crate::support::copy_tree(&root.join("packages"), &work.path().join("packages"));
+    crate::support::copy_tree(&root.join("bundles"), &work.path().join("bundles"));
+    std::fs::create_dir_all(work.path().join("staging")).unwrap();
+    for name in ["platform.yaml", "distro.lock"] {
+        std::fs::copy(root.join(name), work.path().join("staging").join(name)).unwrap();
+    }
+    let local = Snapshot::from_dir(&work.path().join("staging/platform.yaml")).unwrap();
+    assert_eq!(local.platform_file(), "staging/platform.yaml");
+    let expected: Vec<(&str, &[u8])> = local.under("").collect();
+    assert_eq!(got.files.len(), expected.len());
+    for (path, bytes) in &expected {
+        assert_eq!(
+            got.files.get(*path).map(Vec::as_slice),
+            Some(*bytes),
+            "{path}"
+        );
+    }
+
+    // The snapshot renders, with messages shown inside the repository.
+    let snapshot = Snapshot::new(
+        distro::source::Origin::Git {
+            url: url.clone(),
+            path: got.root.clone(),
+        },
+        Some(resolved.revision()),
+        &got.platform_file,
+        got.files.clone(),
+    );
+    assert_eq!(
+        snapshot.display("staging/platform.yaml"),
+        "staging/platform.yaml"
+    );
+    let rendered = distro::pipeline::render(snapshot, &distro::pipeline::Options::default())
+        .expect("the staging platform renders");
+    assert!(!rendered.releases.is_empty());
+
+    // A platform directory that holds its own packages/ is its own root.
+    let own = git::checkout_distribution(
+        &url,
+        &resolved,
+        &Credentials::None,
+        cache.path(),
+        ".",
+        &limits(),
+    )
+    .unwrap();
+    assert_eq!(own.root, ".");
+    assert_eq!(own.platform_file, "platform.yaml");
+
+    // The bounds hold over all the parts together.
+    let tight = Limits {
+        max_files: expected.len() - 1,
+        ..limits()
+    };
+    let err = git::checkout_distribution(
+        &url,
+        &resolved,
+        &Credentials::None,
+        cache.path(),
+        "staging",
+        &tight,
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::TooManyFiles { .. }), "{err}");
+}

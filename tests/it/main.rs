@@ -4,15 +4,20 @@
 
 mod apply;
 mod bad_input;
+mod bootstrap;
 mod cli;
 mod cluster;
+mod cluster_script;
 mod controller;
 mod drift;
 mod git_server;
 mod git_source;
 mod graph_svg;
 mod health;
+mod images;
 mod leader;
+mod oci;
+mod registry;
 mod render;
 mod support;
 mod yaml_compat;

@@ -54,3 +54,69 @@ pub fn scratch(fixture_name: &str) -> tempfile::TempDir {
     let _ = std::fs::remove_file(dir.path().join("distro.lock"));
     dir
 }
+
+/// A `distro ... --watch` process: stdout and stderr go to files the test
+/// polls; the process is killed on drop.
+pub struct Watched {
+    child: std::process::Child,
+    pub stdout: PathBuf,
+    pub stderr: PathBuf,
+}
+
+impl Watched {
+    /// Starts `distro args` in `dir`, with `KUBECONFIG` when given.
+    pub fn start(dir: &Path, args: &[&str], kubeconfig: Option<&Path>) -> Watched {
+        let stdout = dir.join(".watch.stdout");
+        let stderr = dir.join(".watch.stderr");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_distro"));
+        command
+            .args(args)
+            .current_dir(dir)
+            .env_remove("RUST_LOG")
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap());
+        if let Some(kubeconfig) = kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command.spawn().expect("the distro binary runs");
+        Watched {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// What the process printed so far: (stdout, stderr).
+    pub fn output(&self) -> (String, String) {
+        (
+            std::fs::read_to_string(&self.stdout).unwrap_or_default(),
+            std::fs::read_to_string(&self.stderr).unwrap_or_default(),
+        )
+    }
+
+    /// Polls `done` for up to 60 s, failing with the output so far.
+    pub fn wait_for(&mut self, what: &str, done: &dyn Fn(&str, &str) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (out, err) = self.output();
+            if done(&out, &err) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the watch ended ({status}) before {what}:\n{out}\n{err}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}:\n{out}\n{err}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,219 @@
+//! `distro bootstrap`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use super::Global;
+use super::cluster::{Format, with_cluster};
+use super::inputs::Inputs;
+use crate::bootstrap::{self, Installed, Request, Waited, secret};
+use crate::model::{self, parse_duration};
+use crate::pipeline::{Invalid, Problem};
+
+pub const AFTER_HELP: &str = "Examples:\n  distro bootstrap --git https://git.example.com/platform.git --secret-file git.env\n  distro bootstrap --git ssh://git@git.example.com/platform.git --secret-file id_ed25519 --known-hosts-file known_hosts\n  distro bootstrap --git https://git.example.com/p.git --path clusters/prod --name prod --wait=false -o json\n  distro bootstrap --git https://git.example.com/p.git --set image.repository=registry.internal/distro\n\nInstalls the distro package built into this binary (the controller of this\nversion), then the Secret <name>-git from --secret-file and the Platform.\nA --secret-file holds username=/password= or bearerToken= lines (http, https),\nor an unencrypted SSH private key (ssh, with --known-hosts-file). Running it\nagain changes nothing unless a flag changed.\n\nExit codes: 0 installed (and Ready when waiting), 1 not Ready in time or a failure, 2 invalid input (nothing written), 3 cluster unreachable.";
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The Git repository the controller follows (https://, http://,
+    /// ssh:// or git://).
+    #[arg(long, value_name = "URL")]
+    pub git: String,
+    /// The branch to follow.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// The repository's directory that holds platform.yaml.
+    #[arg(long, default_value = ".")]
+    pub path: String,
+    /// Git credentials for the Secret the Platform uses (see below).
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<PathBuf>,
+    /// The Git server's SSH host keys (OpenSSH known_hosts lines), with an
+    /// SSH key in --secret-file.
+    #[arg(long, value_name = "FILE", requires = "secret_file")]
+    pub known_hosts_file: Option<PathBuf>,
+    /// How often the controller reconciles without a change (30s, 5m, 1h).
+    #[arg(long, default_value = "1m")]
+    pub interval: String,
+    /// The namespace of the controller, the Secret and the Platform.
+    #[arg(short, long, default_value = "distro-system")]
+    pub namespace: String,
+    /// The Platform's name.
+    #[arg(long, default_value = "platform")]
+    pub name: String,
+    /// Wait for the controller to be available and the Platform Ready
+    /// (`--wait=false` to only install).
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub wait: bool,
+    /// How long to wait.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Values for the distro package (image, replicas, rbac.clusterAdmin...).
+    #[command(flatten)]
+    pub inputs: Inputs,
+    /// Output format of the result.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// The result, as `-o json` prints it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Outcome<'a> {
+    namespace: &'a str,
+    platform: &'a str,
+    #[serde(flatten)]
+    installed: &'a Installed,
+    /// `None` with `--wait=false`.
+    wait: Option<&'a Waited>,
+}
+
+pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
+    // check and render (no cluster): every problem at once, nothing written.
+    let (request, options) = request(global, args)?;
+    bootstrap::render(
+        &request,
+        STAND_IN_KUBE_VERSION,
+        &options,
+        &global.render_options(),
+    )?;
+
+    let render_options = global.render_options();
+    let (installed, waited) = with_cluster(global, |client| async move {
+        // The templates and the package's kubeVersion see the real cluster.
+        let kube_version = match &options.kube_version {
+            Some(v) => v.to_string(),
+            None => bootstrap::kube_version(&client)
+                .await?
+                .unwrap_or_else(|| STAND_IN_KUBE_VERSION.into()),
+        };
+        let rendered = bootstrap::render(&request, &kube_version, &options, &render_options)?;
+        eprintln!(
+            "installing the distro controller {} in namespace {}",
+            bootstrap::package::VERSION,
+            request.namespace
+        );
+        let installed = bootstrap::install(&client, &request, &rendered).await?;
+        let waited = if args.wait {
+            let progress = |line: &str| eprintln!("{line}");
+            Some(bootstrap::wait(&client, &request, args.timeout, progress).await?)
+        } else {
+            None
+        };
+        Ok((installed, waited))
+    })?;
+
+    let outcome = Outcome {
+        namespace: &args.namespace,
+        platform: &args.name,
+        installed: &installed,
+        wait: waited.as_ref(),
+    };
+    match args.output {
+        Format::Json => super::print(&super::json_text(&outcome)?)?,
+        Format::Yaml => super::print(&super::yaml_text(&outcome)?)?,
+        Format::Table => super::print(&text(&outcome))?,
+    }
+    match &waited {
+        Some(w) if !w.ready => {
+            eprintln!("error: {}", w.message);
+            Ok(ExitCode::from(super::EXIT_FAILED))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// What templates see before the cluster is asked for its version.
+const STAND_IN_KUBE_VERSION: &str = "1.34.0";
+
+/// The request from the flags, and the values for the package; every input
+/// problem (flags, files) at once.
+fn request(global: &Global, args: &Args) -> Result<(Request, crate::pipeline::Options), Invalid> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let problem = |flag: &str, message: String| Problem::Model(model::Error::file(flag, message));
+    let read = |flag: &str, path: &PathBuf| {
+        secret::read_small(path)
+            .map_err(|m| format!("{}: {m}", path.display()))
+            .map_err(|m| (flag.to_string(), m))
+    };
+    let known_hosts = match &args.known_hosts_file {
+        Some(path) => match read("--known-hosts-file", path) {
+            Ok(text) => Some(text),
+            Err((flag, m)) => {
+                problems.push(problem(&flag, m));
+                None
+            }
+        },
+        None => None,
+    };
+    let secret = match &args.secret_file {
+        Some(path) => match read("--secret-file", path) {
+            Ok(text) => match secret::parse(&text, known_hosts.as_deref()) {
+                Ok(s) => Some(s),
+                Err(m) => {
+                    problems.push(problem("--secret-file", format!("{}: {m}", path.display())));
+                    None
+                }
+            },
+            Err((flag, m)) => {
+                problems.push(problem(&flag, m));
+                None
+            }
+        },
+        None => None,
+    };
+    let request = Request {
+        url: args.git.clone(),
+        branch: args.branch.clone(),
+        path: args.path.clone(),
+        interval: args.interval.clone(),
+        namespace: args.namespace.clone(),
+        name: args.name.clone(),
+        secret,
+    };
+    for (flag, message) in request.check() {
+        problems.push(problem(flag, message));
+    }
+    let options = match args.inputs.options(global) {
+        Ok(o) => Some(o),
+        Err(Invalid(mut more)) => {
+            problems.append(&mut more);
+            None
+        }
+    };
+    match options {
+        Some(options) if problems.is_empty() => Ok((request, options)),
+        _ => Err(Invalid(problems)),
+    }
+}
+
+/// The text form: each object and its action, then the wait's outcome.
+fn text(outcome: &Outcome) -> String {
+    let installed = outcome.installed;
+    let mut out = String::new();
+    for change in &installed.release.changes.changes {
+        out.push_str(&format!("{} {}\n", change.object, change.action));
+    }
+    if let Some(secret) = &installed.secret {
+        out.push_str(&format!("{} {}\n", secret.object, secret.action));
+    }
+    out.push_str(&format!(
+        "{} {}\n",
+        installed.platform.object, installed.platform.action
+    ));
+    let summary = if installed.wrote() {
+        "installed"
+    } else {
+        "already installed; nothing changed"
+    };
+    out.push_str(&format!(
+        "distro controller {} in {}: {summary}\n",
+        installed.release.revision, outcome.namespace
+    ));
+    if let Some(w) = outcome.wait
+        && w.ready
+    {
+        out.push_str(&format!("{}\n", w.message));
+    }
+    out
+}
