@@ -17,7 +17,9 @@ pub enum Action {
     Recreated,
     /// It left the release and was deleted.
     Deleted,
-    /// It left the release but was kept (CRD, `distro.dev/prune: disabled`).
+    /// Left alone: it left the release but was kept (CRD,
+    /// `distro.dev/prune: disabled`), or it says `distro.dev/reconcile:
+    /// disabled`.
     Skipped,
 }
 

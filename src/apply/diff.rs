@@ -51,6 +51,10 @@ pub async fn diff(ctx: &Context, releases: &[RenderedRelease]) -> Result<DiffRep
         for rendered in &release.objects {
             let desired = Desired::from_rendered(rendered)?;
             entries.insert(desired.inventory_entry().key());
+            // Left alone by apply: nothing to show.
+            if desired.disabled() {
+                continue;
+            }
             if let Some(d) = diff_one(ctx, &release.name, &desired).await? {
                 report.objects.push(d);
             }
@@ -114,6 +118,9 @@ async fn diff_one(
         Err(e) => return Err(e),
     };
     let live = object::live(&api, desired).await?;
+    if live.as_ref().is_some_and(super::skip::disabled) {
+        return Ok(None);
+    }
     let params = object::params(ctx.options.force_conflicts).dry_run();
     let dry = api
         .patch(&desired.name, &params, &Patch::Apply(&desired.value))

@@ -9,6 +9,8 @@
 //!   write: re-applying an unchanged platform writes nothing.
 //! - A failed release marks its dependents `DependencyNotReady` and leaves
 //!   them untouched; independent releases still complete.
+//! - An object annotated `distro.dev/reconcile: disabled` (in its template
+//!   or in the cluster) is neither applied nor pruned.
 
 // Errors keep the whole `kube::Error` for its context. They are built once
 // per failing object, off the hot path, so their size does not matter.
@@ -23,6 +25,7 @@ mod object;
 mod prune;
 mod release;
 mod schedule;
+mod skip;
 mod snapshot;
 mod wait;
 
@@ -33,9 +36,13 @@ pub use diff::{DiffReport, ObjectDiff, diff};
 pub use discovery::Resolver;
 pub use error::Error;
 pub use identity::{FIELD_MANAGER, ObjectKey};
-pub use object::FORCE_ANNOTATION;
+pub use object::{FORCE_ANNOTATION, api_from, comparable};
 pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
 pub use schedule::{Event, apply_object, install_crd, run};
+pub use skip::{
+    Known, Ledger, Lookup, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
+    object_digest,
+};
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
 
 use serde::Serialize;
@@ -62,6 +69,14 @@ pub struct Options {
     pub locked: bool,
     /// The render budget.
     pub render: crate::render::Options,
+    /// What distro last applied, to skip objects nobody changed; `None`
+    /// compares every object with a read and a dry run.
+    pub skip: Option<Skip>,
+    /// Take back, from whoever changed them, the fields of objects distro
+    /// applied from the same template (the release's revision is the one
+    /// last applied, or the ledger says so): drift correction. Other
+    /// conflicts are still reported.
+    pub take_back: bool,
 }
 
 impl Default for Options {
@@ -75,6 +90,8 @@ impl Default for Options {
             source_revision: None,
             locked: false,
             render: crate::render::Options::default(),
+            skip: None,
+            take_back: false,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct Desired {
     pub name: String,
     /// `Kind.group/ns/name`, for messages.
     pub display: String,
+    /// `sha256:<hex>` of the rendered YAML (see [`super::skip::object_digest`]).
+    pub digest: String,
 }
 
 impl Desired {
@@ -48,7 +50,13 @@ impl Desired {
             namespace: object.key.namespace.clone(),
             name: object.key.name.clone(),
             display: object.key.to_string(),
+            digest: super::skip::object_digest(object.yaml()),
         })
+    }
+
+    /// Whether the template says `distro.dev/reconcile: disabled`.
+    pub fn disabled(&self) -> bool {
+        super::skip::disabled_value(&self.value)
     }
 
     fn annotation(&self, key: &str) -> Option<&str> {
@@ -91,6 +99,7 @@ pub struct Applied {
     /// The object as the API server now has it.
     pub live: DynamicObject,
     pub api: Api<DynamicObject>,
+    pub resolved: Resolved,
 }
 
 /// The API for an object's kind and namespace.
@@ -132,19 +141,30 @@ pub async fn api_for(
             }
         }
     };
-    let api = match (resolved.namespaced, namespace) {
-        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
-        (true, None) => Api::default_namespaced_with(client.clone(), &resolved.resource),
-        (false, _) => Api::all_with(client.clone(), &resolved.resource),
-    };
+    let api = api_from(client, &resolved.resource, resolved.namespaced, namespace);
     Ok((api, resolved))
+}
+
+/// The API for a resolved kind and an object's namespace.
+pub fn api_from(
+    client: &kube::Client,
+    resource: &kube::core::ApiResource,
+    namespaced: bool,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
+    match (namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, resource),
+        (true, None) => Api::default_namespaced_with(client.clone(), resource),
+        (false, _) => Api::all_with(client.clone(), resource),
+    }
 }
 
 /// Applies one object with field manager `distro`.
 ///
 /// An existing object is first applied as a server-side dry run; when the
 /// result equals the live object nothing is written, so its
-/// resourceVersion does not move.
+/// resourceVersion does not move. A live object annotated
+/// `distro.dev/reconcile: disabled` is left alone ([`Action::Skipped`]).
 ///
 /// # Errors
 /// Conflicts, immutable fields, rejections, API failures, each naming the
@@ -155,7 +175,7 @@ pub async fn apply(
     desired: &Desired,
     force_conflicts: bool,
 ) -> Result<Applied, Error> {
-    let (api, _) = api_for(
+    let (api, resolved) = api_for(
         client,
         resolver,
         &desired.api_version,
@@ -167,6 +187,16 @@ pub async fn apply(
     .await?;
     let params = params(force_conflicts);
     let live = live(&api, desired).await?;
+    if let Some(live) = &live
+        && super::skip::disabled(live)
+    {
+        return Ok(Applied {
+            action: Action::Skipped,
+            live: live.clone(),
+            api,
+            resolved,
+        });
+    }
     if let Some(live) = &live {
         let dry = api
             .patch(
@@ -181,10 +211,11 @@ pub async fn apply(
                     action: Action::Unchanged,
                     live: live.clone(),
                     api,
+                    resolved,
                 });
             }
             Ok(_) => {}
-            Err(e) => return recover(client, &api, desired, &params, e).await,
+            Err(e) => return recover(&api, resolved, desired, &params, e).await,
         }
     }
     match api
@@ -199,16 +230,17 @@ pub async fn apply(
             },
             live: obj,
             api,
+            resolved,
         }),
-        Err(e) => recover(client, &api, desired, &params, e).await,
+        Err(e) => recover(&api, resolved, desired, &params, e).await,
     }
 }
 
 /// Turns an apply error into a precise one, or recreates the object when an
 /// immutable field changed and the object allows it.
 async fn recover(
-    _client: &kube::Client,
     api: &Api<DynamicObject>,
+    resolved: Resolved,
     desired: &Desired,
     params: &PatchParams,
     e: kube::Error,
@@ -228,7 +260,7 @@ async fn recover(
             if desired.annotation(FORCE_ANNOTATION) != Some("enabled") {
                 return Err(Error::Immutable { object, message });
             }
-            recreate(api, desired, params).await
+            recreate(api, resolved, desired, params).await
         }
         400..=499 => Err(Error::Rejected { object, message }),
         _ => Err(Error::Api {
@@ -241,6 +273,7 @@ async fn recover(
 
 async fn recreate(
     api: &Api<DynamicObject>,
+    resolved: Resolved,
     desired: &Desired,
     params: &PatchParams,
 ) -> Result<Applied, Error> {
@@ -289,6 +322,7 @@ async fn recreate(
         action: Action::Recreated,
         live: obj,
         api: api.clone(),
+        resolved,
     })
 }
 

@@ -26,7 +26,8 @@ pub enum Keep {
     /// CustomResourceDefinitions are never deleted: that would delete every
     /// custom resource of the kind, in every namespace.
     Crd,
-    /// The live object says `distro.dev/prune: disabled`.
+    /// The live object says `distro.dev/prune: disabled` or
+    /// `distro.dev/reconcile: disabled`.
     Annotated,
     /// Another release of the platform renders it now: it moved.
     Moved,
@@ -64,7 +65,7 @@ pub fn verdict(
         .as_ref()
         .and_then(|a| a.get(PRUNE_ANNOTATION))
         .is_some_and(|v| v == "disabled");
-    if annotated {
+    if annotated || super::skip::disabled(live) {
         Verdict::Keep(Keep::Annotated)
     } else {
         Verdict::Delete
@@ -256,6 +257,14 @@ mod tests {
         let cm = entry("", "ConfigMap", "c");
         assert_eq!(
             verdict(&cm, Some(&live(&[(PRUNE_ANNOTATION, "disabled")])), &none),
+            Verdict::Keep(Keep::Annotated)
+        );
+        assert_eq!(
+            verdict(
+                &cm,
+                Some(&live(&[(super::super::RECONCILE_ANNOTATION, "disabled")])),
+                &none
+            ),
             Verdict::Keep(Keep::Annotated)
         );
         assert_eq!(verdict(&cm, Some(&live(&[])), &none), Verdict::Delete);

@@ -12,6 +12,7 @@ use super::change::{Action, ChangeSet};
 use super::error::Error;
 use super::identity::{FIELD_MANAGER, ObjectKey};
 use super::object::{self, Desired};
+use super::skip;
 use super::wait::{self, Pending};
 use super::{Context, ReleaseReport, prune};
 use crate::kinds::Stage;
@@ -40,7 +41,17 @@ pub async fn apply(
     let started = SystemTime::now();
     let revision = ReleaseRecord::revision(&release.version, &release.digest);
     let mut changes = ChangeSet::default();
-    let outcome = run(ctx, release, depends_on, platform_objects, &mut changes).await;
+    let span = tracing::info_span!(
+        "release",
+        release = %release.name,
+        release_namespace = %release.namespace,
+        release_revision = %revision,
+    );
+    let outcome = tracing::Instrument::instrument(
+        run(ctx, release, depends_on, platform_objects, &mut changes),
+        span,
+    )
+    .await;
     let summary = match outcome {
         Ok(s) => s,
         Err(s) => s,
@@ -77,10 +88,13 @@ async fn run(
         .await
         .map_err(|e| apply_failed(&e))?;
 
-    // The Release object lives in the release's namespace: make sure it exists.
-    ensure_namespace(ctx, &release.namespace)
-        .await
-        .map_err(|e| apply_failed(&e))?;
+    // The Release object lives in the release's namespace: make sure it
+    // exists. A Release found there says it does, at no cost.
+    if previous.is_none() {
+        ensure_namespace(ctx, &release.namespace)
+            .await
+            .map_err(|e| apply_failed(&e))?;
+    }
 
     let desired_record = ReleaseRecord {
         name: release.name.clone(),
@@ -114,7 +128,15 @@ async fn run(
     }
 
     let mut applied = Vec::new();
-    let result = apply_objects(ctx, release, changes, &mut applied).await;
+    // Objects distro applied from this very template: what someone changed
+    // in them since was distro's (see `Options::take_back`).
+    let applied_before: BTreeSet<ObjectKey> = match &previous {
+        Some(p) if ctx.options.take_back && p.last_applied_revision.as_deref() == Some(&rev) => {
+            p.inventory.iter().map(InventoryEntry::key).collect()
+        }
+        _ => BTreeSet::new(),
+    };
+    let result = apply_objects(ctx, release, &applied_before, changes, &mut applied).await;
     let pending = match result {
         Ok(pending) => pending,
         Err(e) => {
@@ -208,6 +230,7 @@ fn union(base: &[InventoryEntry], more: &[InventoryEntry]) -> Vec<InventoryEntry
 async fn apply_objects(
     ctx: &Context,
     release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
     changes: &mut ChangeSet,
     inventory: &mut Vec<InventoryEntry>,
 ) -> Result<Vec<Pending>, Error> {
@@ -227,24 +250,25 @@ async fn apply_objects(
             continue;
         }
         let targets: Vec<&Desired> = batch.into_iter().map(|(d, _)| d).collect();
-        let results = apply_batch(ctx, &targets).await;
+        let results = apply_batch(ctx, release, applied_before, &targets).await;
         let mut crds = Vec::new();
         let mut first_error = None;
         for result in results {
-            let (action, p, entry, is_crd) = match result {
+            let done = match result {
                 Ok(ok) => ok,
                 Err(e) => {
                     first_error.get_or_insert(e);
                     continue;
                 }
             };
-            tracing::debug!(release = %release.name, object = %p.display, %action, "applied");
-            changes.push(p.display.clone(), action);
-            inventory.push(entry);
-            if is_crd {
-                crds.push(p);
-            } else {
-                pending.push(p);
+            tracing::debug!(release = %release.name, object = %done.display, action = %done.action, "applied");
+            changes.push(done.display, done.action);
+            inventory.push(done.entry);
+            match done.pending {
+                Some(p) if done.is_crd => crds.push(p),
+                Some(p) => pending.push(p),
+                // Left alone: nothing to wait for.
+                None => {}
             }
         }
         if let Some(e) = first_error {
@@ -259,22 +283,33 @@ async fn apply_objects(
     Ok(pending)
 }
 
-/// What applying one object gives: its action, what to wait for, its
-/// inventory entry, and whether it is a CRD.
-type AppliedObject = (Action, Pending, InventoryEntry, bool);
+/// What applying one object gives.
+struct AppliedObject {
+    action: Action,
+    display: String,
+    /// What to wait for; `None` for an object left alone.
+    pending: Option<Pending>,
+    entry: InventoryEntry,
+    is_crd: bool,
+}
 
 /// Applies `targets` with at most [`OBJECT_CONCURRENCY`] requests in
 /// flight, results in input order. Written as a loop over boxed futures, not
 /// a stream of closures: that keeps the future `Send` for the controller's
 /// spawned tasks.
-async fn apply_batch(ctx: &Context, targets: &[&Desired]) -> Vec<Result<AppliedObject, Error>> {
+async fn apply_batch(
+    ctx: &Context,
+    release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
+    targets: &[&Desired],
+) -> Vec<Result<AppliedObject, Error>> {
     let mut in_flight = futures::stream::FuturesOrdered::new();
     let mut results = Vec::with_capacity(targets.len());
     let mut next = targets.iter();
     loop {
         while in_flight.len() < OBJECT_CONCURRENCY {
             let Some(d) = next.next() else { break };
-            in_flight.push_back(apply_one(ctx, d).boxed());
+            in_flight.push_back(apply_one(ctx, release, applied_before, d).boxed());
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -284,24 +319,87 @@ async fn apply_batch(ctx: &Context, targets: &[&Desired]) -> Vec<Result<AppliedO
     results
 }
 
-async fn apply_one(ctx: &Context, d: &Desired) -> Result<AppliedObject, Error> {
-    let applied = object::apply(&ctx.client, &ctx.resolver, d, ctx.options.force_conflicts).await?;
+async fn apply_one(
+    ctx: &Context,
+    release: &RenderedRelease,
+    applied_before: &BTreeSet<ObjectKey>,
+    d: &Desired,
+) -> Result<AppliedObject, Error> {
     let is_crd = d.kind == "CustomResourceDefinition";
-    Ok((
-        applied.action,
-        Pending {
-            api: applied.api,
+    let left_alone = |action| AppliedObject {
+        action,
+        display: d.display.clone(),
+        pending: None,
+        // Kept in the inventory, so that it is not pruned either.
+        entry: d.inventory_entry(),
+        is_crd,
+    };
+    if d.disabled() {
+        return Ok(left_alone(Action::Skipped));
+    }
+    let key = d.inventory_entry().key();
+    let ledger = ctx.options.skip.as_ref().map(|s| &s.0);
+    let lookup = ledger.map_or(skip::Lookup::Unknown, |l| l.lookup(&key, &d.digest));
+    let (action, live, api, resolved) = match lookup {
+        skip::Lookup::Unchanged(known) if skip::disabled(&known.live) => {
+            return Ok(left_alone(Action::Skipped));
+        }
+        // Nobody changed it since distro applied this very template: no
+        // read, no dry run.
+        skip::Lookup::Unchanged(known) => {
+            let api = object::api_from(
+                &ctx.client,
+                &known.resource,
+                known.namespaced,
+                d.namespace.as_deref(),
+            );
+            let resolved = super::discovery::Resolved {
+                resource: known.resource,
+                namespaced: known.namespaced,
+            };
+            (Action::Unchanged, known.live, api, resolved)
+        }
+        lookup => {
+            // Someone changed what distro applied from this very template:
+            // take back its fields, as drift correction does.
+            let drifted = matches!(lookup, skip::Lookup::Drifted) || applied_before.contains(&key);
+            let force = ctx.options.force_conflicts || drifted;
+            let applied = object::apply(&ctx.client, &ctx.resolver, d, force).await?;
+            if applied.action == Action::Skipped {
+                return Ok(left_alone(Action::Skipped));
+            }
+            (applied.action, applied.live, applied.api, applied.resolved)
+        }
+    };
+    if let Some(ledger) = ledger {
+        ledger.record(skip::Record {
+            release: (release.namespace.clone(), release.name.clone()),
+            key,
+            display: d.display.clone(),
+            api_version: d.api_version.clone(),
+            desired: std::sync::Arc::new(d.value.clone()),
+            digest: d.digest.clone(),
+            live: live.clone(),
+            resource: resolved.resource,
+            namespaced: resolved.namespaced,
+        });
+    }
+    Ok(AppliedObject {
+        action,
+        display: d.display.clone(),
+        pending: Some(Pending {
+            api,
             name: d.name.clone(),
             display: d.display.clone(),
-            last: applied.live,
+            last: live,
             types: kube::api::TypeMeta {
                 api_version: d.api_version.clone(),
                 kind: d.kind.clone(),
             },
-        },
-        d.inventory_entry(),
+        }),
+        entry: d.inventory_entry(),
         is_crd,
-    ))
+    })
 }
 
 /// Creates the namespace when it does not exist. An existing namespace is

@@ -46,6 +46,8 @@ pub async fn run(
         ctx.options.timeout,
     )
     .await?;
+    // One list instead of one read per release.
+    ctx.store.prefetch().await;
     let emit = |e: Event| {
         if let Some(tx) = &events {
             let _ = tx.send(e);
@@ -206,6 +208,7 @@ pub async fn install_crd(
         namespace: None,
         display: format!("CustomResourceDefinition/{name}"),
         name,
+        digest: String::new(),
     };
     let (api, _) = object::api_for(
         client,
@@ -280,6 +283,7 @@ pub async fn apply_object(
         namespace,
         name,
         display,
+        digest: String::new(),
     };
     Ok(object::apply(client, resolver, &desired, true)
         .await?

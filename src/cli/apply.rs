@@ -53,6 +53,10 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         source_revision: None,
         locked: global.locked,
         render: global.render_options(),
+        // The command line compares every object with the cluster, and
+        // reports every conflict.
+        skip: None,
+        take_back: false,
     };
     let applied = with_cluster(global, |client| async move {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -96,6 +96,18 @@ pub struct Global {
     /// The kubeconfig context to use instead of its current one.
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
+    /// How log lines on stderr look: text for people, json (one object a
+    /// line, with the platform, release, revision and object they are
+    /// about) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// The shape of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 impl Global {
@@ -240,7 +252,7 @@ const fn const_format_help() -> &'static str {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    init_logging(cli.global.verbose, cli.global.log_format);
     let result = match &cli.command {
         Command::Render(args) => {
             watching::run(&cli.global, args.watch, || render::run(&cli.global, args))
@@ -276,7 +288,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     // The client's own log of a failed request repeats the error that is
     // reported anyway, once, naming the server; -v and -vv are about
     // distro's decisions, -vvv shows every library's debug output too.
@@ -288,14 +300,25 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_target(false);
+    let _ = match format {
         // Escape codes only for a person at a terminal, not in CI logs
         // or files.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        // An event's own fields at the top level; the fields of the spans
+        // it happened in (platform, release, revision) in `spans`.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .try_init(),
+    };
 }
 
 /// Prints an error once and picks the exit code: invalid input is 2, a

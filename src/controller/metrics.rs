@@ -307,6 +307,16 @@ impl Metrics {
             .inc();
     }
 
+    /// How many requests to a `kind` hook ended in `outcome` so far.
+    pub fn webhook_requests(&self, kind: HookType, outcome: Outcome) -> u64 {
+        self.webhook_requests
+            .get_or_create(&WebhookLabels {
+                r#type: kind.as_str().to_owned(),
+                result: outcome.as_str().to_owned(),
+            })
+            .get()
+    }
+
     /// `n` drifted objects were set back.
     pub fn inc_drift_corrections(&self, n: u64) {
         self.drift_corrections.inc_by(n);
@@ -407,6 +417,9 @@ pub struct Health {
 struct HealthState {
     caches_synced: AtomicBool,
     leadership_known: AtomicBool,
+    /// The drift watches have all listed their kinds (true while there
+    /// are none).
+    drift_pending: AtomicBool,
 }
 
 impl Health {
@@ -418,6 +431,11 @@ impl Health {
     /// The watch caches have (or no longer have) their initial lists.
     pub fn set_caches_synced(&self, synced: bool) {
         self.state.caches_synced.store(synced, Ordering::Relaxed);
+    }
+
+    /// Every drift watch has (or not) listed its kind at least once.
+    pub fn set_drift_synced(&self, synced: bool) {
+        self.state.drift_pending.store(!synced, Ordering::Relaxed);
     }
 
     /// The elector knows (or no longer knows) whether this replica leads
@@ -434,6 +452,9 @@ impl Health {
         let mut missing = Vec::new();
         if !self.state.caches_synced.load(Ordering::Relaxed) {
             missing.push("caches not synced");
+        }
+        if self.state.drift_pending.load(Ordering::Relaxed) {
+            missing.push("drift caches not synced");
         }
         if !self.state.leadership_known.load(Ordering::Relaxed) {
             missing.push("leadership not known");
@@ -954,6 +975,15 @@ mod tests {
         assert_eq!(health.readiness(), Ok(()));
         shared.set_caches_synced(false);
         assert_eq!(health.readiness(), Err("caches not synced".to_owned()));
+        shared.set_caches_synced(true);
+        // A drift watch that has not listed its kind yet.
+        shared.set_drift_synced(false);
+        assert_eq!(
+            health.readiness(),
+            Err("drift caches not synced".to_owned())
+        );
+        shared.set_drift_synced(true);
+        assert_eq!(health.readiness(), Ok(()));
     }
 
     // HTTP over a raw socket: what a scraper or the kubelet sees.

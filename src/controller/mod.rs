@@ -10,7 +10,9 @@
 //! - [`reconcile`]: one Platform: fetch -> validate/render -> apply -> status.
 //! - [`queue`]: when each Platform runs next (intervals, backoff).
 //! - [`webhook`]: the HTTP receiver for push notifications.
+//! - [`drift`]: watches of what was applied; sets back what others changed.
 
+pub mod drift;
 pub mod leader;
 pub mod metrics;
 pub mod platform;
@@ -168,13 +170,13 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             .await
             .map_err(|source| Error::Listen { addr, source })?;
         tracing::info!(%addr, "webhook receiver listening");
-        let (registry, tx) = (registry.clone(), trigger_tx.clone());
+        let (registry, tx, metrics) = (registry.clone(), trigger_tx.clone(), Arc::clone(&metrics));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stop.wait_for(|s| *s).await;
             };
-            if let Err(e) = webhook::serve(listener, registry, tx, shutdown).await {
+            if let Err(e) = webhook::serve(listener, registry, tx, metrics, shutdown).await {
                 tracing::error!("webhook receiver stopped: {e}");
             }
         });
@@ -185,8 +187,18 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         controller: "distro-controller".into(),
         instance: std::env::var("POD_NAME").ok(),
     };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let (drift, checker) = drift::Drift::new(
+        client.clone(),
+        health.clone(),
+        Arc::clone(&metrics),
+        recorder.clone(),
+        leadership.clone(),
+    );
+    tokio::spawn(checker.run(stopped(stop_rx.clone())));
     let shared = Arc::new(Shared {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder,
+        drift,
         client: client.clone(),
         config,
         state_dir: settings.state_dir.clone(),
@@ -224,7 +236,15 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             };
             let platform = platform.clone();
             let shared = Arc::clone(&shared);
-            tasks.spawn(async move {
+            // Every log line of the reconcile, down to one object, names
+            // the Platform (and the revision, once known).
+            let span = tracing::info_span!(
+                "reconcile",
+                platform = %platform.name,
+                namespace = %platform.namespace,
+                revision = tracing::field::Empty,
+            );
+            tasks.spawn(tracing::Instrument::instrument(async move {
                 let started = Instant::now();
                 tracing::info!(platform = %platform.name, namespace = %platform.namespace, "reconciling");
                 let (next, ready) = reconcile::reconcile(&shared, &platform).await;
@@ -259,7 +279,7 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                     Next::AwaitChange => Ended::AwaitChange,
                 };
                 ((platform.namespace.clone(), platform.name.clone()), ended)
-            });
+            }, span));
         }
         let sleep = queue
             .next_due()
@@ -356,6 +376,7 @@ fn on_watch(
                 }
             };
             let key = (platform.namespace.clone(), platform.name.clone());
+            shared.drift.update(&platform);
             let print = fingerprint(&platform);
             let changed = known.get(&key).is_none_or(|(_, old)| *old != print);
             known.insert(key.clone(), (platform, print));
@@ -369,6 +390,7 @@ fn on_watch(
                 obj.metadata.name.clone().unwrap_or_default(),
             );
             shared.registry.remove(&key.0, &key.1);
+            shared.drift.forget(&key);
             known.remove(&key);
             queue.forget(&key);
         }

@@ -31,6 +31,7 @@ pub struct Shared {
     pub registry: Registry,
     pub recorder: Recorder,
     pub metrics: std::sync::Arc<super::metrics::Metrics>,
+    pub drift: super::drift::Drift,
 }
 
 /// What the loop does next with a Platform.
@@ -106,11 +107,16 @@ async fn run(
         }
     };
     let revision = pending.revision();
+    tracing::Span::current().record("revision", revision.as_str());
     let ready_now = status.ready().map(|c| (c.status, c.reason));
     if !forced && status.last_attempted_revision.as_deref() == Some(revision.as_str()) {
         match ready_now {
-            // Applied and Ready: nothing moved, nothing to do.
-            Some((ConditionStatus::True, _)) => return Next::After(platform.interval()),
+            // Applied and Ready: nothing moved, nothing to do (drift
+            // correction keeps the objects as applied). A process that has
+            // not applied it yet applies once, to learn what it watches.
+            Some((ConditionStatus::True, _)) if shared.drift.knows(platform) => {
+                return Next::After(platform.interval());
+            }
             // This revision does not validate, or failed every retry: only
             // a new one (or a requested reconcile) can help.
             Some((_, PlatformReason::ValidationFailed | PlatformReason::RetriesExhausted)) => {
@@ -124,13 +130,18 @@ async fn run(
         status.failures = 0;
     }
     status.last_attempted_revision = Some(revision.clone());
-    status.set(
-        PlatformReason::Progressing,
-        &format!("reconciling revision {revision}"),
-        generation,
-    );
-    if let Err(e) = platform::write_status(&shared.client, platform, status).await {
-        tracing::warn!(platform = %platform.name, "{e}");
+    // Re-applying the revision that is applied and Ready is not news: no
+    // Progressing flip, so that a no-op reconcile writes no status.
+    let reapply = !new_revision && matches!(ready_now, Some((ConditionStatus::True, _)));
+    if !reapply {
+        status.set(
+            PlatformReason::Progressing,
+            &format!("reconciling revision {revision}"),
+            generation,
+        );
+        if let Err(e) = platform::write_status(&shared.client, platform, status).await {
+            tracing::warn!(platform = %platform.name, "{e}");
+        }
     }
     if new_revision {
         event(
@@ -167,7 +178,17 @@ async fn run(
             return Next::Retry;
         }
     };
-    match apply_snapshot(clients, snapshot, Some(owner), options, None).await {
+    let ledger = shared.drift.begin(platform, &clients).await;
+    let options = Options {
+        skip: Some(apply::Skip(ledger.clone())),
+        take_back: true,
+        ..options
+    };
+    let applied = apply_snapshot(clients, snapshot, Some(owner), options, None).await;
+    if applied.is_ok() {
+        shared.drift.commit(&ledger);
+    }
+    match applied {
         Err(SnapshotError::Invalid(invalid)) => {
             let message = format!(
                 "revision {revision} is invalid and was not applied:\n{}",
@@ -437,7 +458,7 @@ async fn publish(
 }
 
 /// A message cut to what conditions and Events hold.
-fn cut(message: &str) -> String {
+pub(super) fn cut(message: &str) -> String {
     if message.len() <= MESSAGE_LIMIT {
         return message.to_string();
     }

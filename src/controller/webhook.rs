@@ -20,7 +20,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -36,6 +35,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
 use crate::source::hex;
 
 /// The largest request body read; GitHub caps its payloads at 25 MB but a
@@ -98,7 +98,7 @@ pub enum HookType {
 }
 
 impl HookType {
-    /// Every type, in a fixed order (the order of [`Counts`]).
+    /// Every type, in a fixed order.
     pub const ALL: [HookType; 3] = [HookType::Github, HookType::Gitlab, HookType::GenericHmac];
 
     /// The name used in `spec.webhook.type`.
@@ -108,10 +108,6 @@ impl HookType {
             HookType::Gitlab => "gitlab",
             HookType::GenericHmac => "generic-hmac",
         }
-    }
-
-    fn index(self) -> usize {
-        self as usize
     }
 }
 
@@ -166,7 +162,6 @@ pub struct Trigger {
 #[derive(Clone, Default)]
 pub struct Registry {
     receivers: Arc<RwLock<HashMap<String, Receiver>>>,
-    counts: Arc<Counts>,
 }
 
 impl fmt::Debug for Registry {
@@ -229,11 +224,6 @@ impl Registry {
             .unwrap_or_else(PoisonError::into_inner);
         receivers.get(path).cloned()
     }
-
-    /// The results of the requests served so far.
-    pub fn counts(&self) -> &Counts {
-        &self.counts
-    }
 }
 
 /// What became of a request that reached a registered path.
@@ -254,7 +244,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// Every outcome, in a fixed order (the order of [`Counts`]).
+    /// Every outcome, in a fixed order.
     pub const ALL: [Outcome; 6] = [
         Outcome::Accepted,
         Outcome::Ignored,
@@ -273,28 +263,6 @@ impl Outcome {
             Outcome::BadRequest => "bad-request",
             Outcome::Unavailable => "unavailable",
         }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Requests per (hook type, outcome), for metrics. Requests for no
-/// registered path have no type and are not counted.
-#[derive(Debug, Default)]
-pub struct Counts {
-    counts: [[AtomicU64; Outcome::ALL.len()]; HookType::ALL.len()],
-}
-
-impl Counts {
-    /// How many requests to a `kind` hook ended in `outcome`.
-    pub fn get(&self, kind: HookType, outcome: Outcome) -> u64 {
-        self.counts[kind.index()][outcome.index()].load(Ordering::Relaxed)
-    }
-
-    fn add(&self, kind: HookType, outcome: Outcome) {
-        self.counts[kind.index()][outcome.index()].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -401,6 +369,8 @@ fn unhex(text: &[u8]) -> Option<Vec<u8>> {
 struct Hook {
     registry: Registry,
     triggers: mpsc::Sender<Trigger>,
+    /// Where requests are counted (`distro_webhook_requests_total`).
+    metrics: Arc<Metrics>,
 }
 
 /// The receiver's routes, without a server: `POST /hook/<64 hex>`.
@@ -408,12 +378,20 @@ struct Hook {
 /// Any other method on a hook path is 405, any other path 404, a body over
 /// [`MAX_BODY`] 413, a request that fails [`verify`] 401. Only a
 /// [`Verdict::Trigger`] sends on `triggers`.
-pub fn router(registry: Registry, triggers: mpsc::Sender<Trigger>) -> Router {
+pub fn router(
+    registry: Registry,
+    triggers: mpsc::Sender<Trigger>,
+    metrics: Arc<Metrics>,
+) -> Router {
     Router::new()
         .route("/hook/{digest}", any(receive))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(Hook { registry, triggers })
+        .with_state(Hook {
+            registry,
+            triggers,
+            metrics,
+        })
 }
 
 /// Serve [`router`] on `listener` until `shutdown` completes, then finish
@@ -425,9 +403,10 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     registry: Registry,
     triggers: mpsc::Sender<Trigger>,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(registry, triggers))
+    axum::serve(listener, router(registry, triggers, metrics))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -456,7 +435,7 @@ async fn receive(State(hook): State<Hook>, mut request: Request) -> Response {
         return not_found().await;
     };
     let report = |outcome: Outcome, status: StatusCode, text: &'static str| {
-        hook.registry.counts().add(receiver.kind, outcome);
+        hook.metrics.inc_webhook(receiver.kind, outcome);
         let (namespace, name, kind) = (&receiver.namespace, &receiver.name, receiver.kind);
         let result = outcome.as_str();
         match outcome {
@@ -878,6 +857,7 @@ mod tests {
     struct Server {
         addr: SocketAddr,
         registry: Registry,
+        metrics: Arc<Metrics>,
         triggers: mpsc::Receiver<Trigger>,
         stop: oneshot::Sender<()>,
         task: JoinHandle<std::io::Result<()>>,
@@ -891,14 +871,22 @@ mod tests {
                 .expect("bind a loopback port");
             let addr = listener.local_addr().expect("local address");
             let registry = Registry::new();
+            let metrics = Arc::new(Metrics::new());
             let (sender, triggers) = mpsc::channel(8);
             let (stop, stopped) = oneshot::channel::<()>();
-            let task = tokio::spawn(serve(listener, registry.clone(), sender, async move {
-                let _ = stopped.await;
-            }));
+            let task = tokio::spawn(serve(
+                listener,
+                registry.clone(),
+                sender,
+                Arc::clone(&metrics),
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
             Server {
                 addr,
                 registry,
+                metrics,
                 triggers,
                 stop,
                 task,
@@ -1069,9 +1057,8 @@ mod tests {
         );
         assert_eq!(
             server
-                .registry
-                .counts()
-                .get(HookType::Github, Outcome::Accepted),
+                .metrics
+                .webhook_requests(HookType::Github, Outcome::Accepted),
             1
         );
         server.stop().await;
@@ -1099,16 +1086,14 @@ mod tests {
         server.assert_no_trigger();
         assert_eq!(
             server
-                .registry
-                .counts()
-                .get(HookType::Github, Outcome::Unauthorized),
+                .metrics
+                .webhook_requests(HookType::Github, Outcome::Unauthorized),
             2
         );
         assert_eq!(
             server
-                .registry
-                .counts()
-                .get(HookType::Github, Outcome::Accepted),
+                .metrics
+                .webhook_requests(HookType::Github, Outcome::Accepted),
             0
         );
         server.stop().await;
@@ -1145,9 +1130,8 @@ mod tests {
         server.assert_no_trigger();
         assert_eq!(
             server
-                .registry
-                .counts()
-                .get(HookType::Github, Outcome::Ignored),
+                .metrics
+                .webhook_requests(HookType::Github, Outcome::Ignored),
             2
         );
         server.stop().await;
@@ -1238,9 +1222,8 @@ mod tests {
         server.assert_no_trigger();
         assert_eq!(
             server
-                .registry
-                .counts()
-                .get(HookType::GenericHmac, Outcome::TooLarge),
+                .metrics
+                .webhook_requests(HookType::GenericHmac, Outcome::TooLarge),
             2
         );
 
@@ -1316,9 +1299,16 @@ mod tests {
         let (sender, receiver) = mpsc::channel(1);
         drop(receiver);
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, registry.clone(), sender, async move {
-            let _ = stopped.await;
-        }));
+        let metrics = Arc::new(Metrics::new());
+        let task = tokio::spawn(serve(
+            listener,
+            registry.clone(),
+            sender,
+            Arc::clone(&metrics),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\nX-Signature: {}\r\n\r\n",
             BODY.len(),
@@ -1327,9 +1317,7 @@ mod tests {
         let answer = exchange(addr, head, BODY.to_vec()).await;
         assert_eq!(answer.status, 503, "{answer:?}");
         assert_eq!(
-            registry
-                .counts()
-                .get(HookType::GenericHmac, Outcome::Unavailable),
+            metrics.webhook_requests(HookType::GenericHmac, Outcome::Unavailable),
             1
         );
         let _ = stop.send(());

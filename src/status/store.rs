@@ -4,6 +4,9 @@
 // does; they are built once per failing request.
 #![allow(clippy::result_large_err)]
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde::{Deserialize, Serialize};
@@ -207,6 +210,16 @@ pub struct Store {
     client: kube::Client,
     resource: ApiResource,
     owner: Owner,
+    /// Every Release as one list read them at the start of a run, so that
+    /// a run reads each release with no request of its own.
+    listed: Arc<Mutex<Option<Listed>>>,
+}
+
+/// Releases read by one list.
+struct Listed {
+    records: HashMap<(String, String), ReleaseRecord>,
+    /// Written since the list: read from the API server again.
+    stale: HashSet<(String, String)>,
 }
 
 /// The current time with nanoseconds: a value that differs between two
@@ -230,6 +243,53 @@ impl Store {
             client,
             resource: ApiResource::from_gvk_with_plural(&gvk, PLURAL),
             owner,
+            listed: Arc::default(),
+        }
+    }
+
+    /// Reads every release with one list; [`Store::get`] and
+    /// [`Store::list`] answer from it until the release is written. A list
+    /// that fails is not an error: each release is then read on its own.
+    pub async fn prefetch(&self) {
+        match self.list_all().await {
+            Ok(all) => {
+                let records = all
+                    .into_iter()
+                    .map(|r| ((r.namespace.clone(), r.name.clone()), r))
+                    .collect();
+                *self.listed() = Some(Listed {
+                    records,
+                    stale: HashSet::new(),
+                });
+            }
+            Err(e) => tracing::debug!("listing the releases failed, reading each: {e}"),
+        }
+    }
+
+    fn listed(&self) -> std::sync::MutexGuard<'_, Option<Listed>> {
+        // Nothing panics while holding the lock: a poisoned one is consistent.
+        self.listed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The prefetched answer for one release: `Some(None)` when the list
+    /// had no such release.
+    fn prefetched(&self, namespace: &str, name: &str) -> Option<Option<ReleaseRecord>> {
+        let listed = self.listed();
+        let listed = listed.as_ref()?;
+        let key = (namespace.to_string(), name.to_string());
+        if listed.stale.contains(&key) {
+            return None;
+        }
+        Some(listed.records.get(&key).cloned())
+    }
+
+    fn written(&self, namespace: &str, name: &str) {
+        if let Some(listed) = self.listed().as_mut() {
+            listed
+                .stale
+                .insert((namespace.to_string(), name.to_string()));
         }
     }
 
@@ -248,6 +308,9 @@ impl Store {
     /// # Errors
     /// The API server fails.
     pub async fn get(&self, namespace: &str, name: &str) -> Result<Option<ReleaseRecord>, Error> {
+        if let Some(found) = self.prefetched(namespace, name) {
+            return Ok(found);
+        }
         match self.api(namespace).get_opt(name).await {
             Ok(obj) => obj.as_ref().map(ReleaseRecord::from_object).transpose(),
             Err(e) if is_missing_resource(&e) => Ok(None),
@@ -266,6 +329,18 @@ impl Store {
     /// # Errors
     /// The API server fails (a missing CRD gives an empty list).
     pub async fn list(&self) -> Result<Vec<ReleaseRecord>, Error> {
+        if let Some(listed) = self.listed().as_ref() {
+            // Releases written since are ones the run applies: callers look
+            // for the others, whose records the list holds as they are.
+            let mut out: Vec<ReleaseRecord> = listed
+                .records
+                .values()
+                .filter(|r| r.owner.as_ref() == Some(&self.owner))
+                .cloned()
+                .collect();
+            out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+            return Ok(out);
+        }
         let namespace = match &self.owner.namespace {
             Some(ns) => format!("{PLATFORM_NAMESPACE_LABEL}={ns}"),
             None => format!("!{PLATFORM_NAMESPACE_LABEL}"),
@@ -355,6 +430,7 @@ impl Store {
                 "dependsOn": desired.depends_on,
             },
         });
+        self.written(&desired.namespace, &desired.name);
         let obj = self
             .api(&desired.namespace)
             .patch(
@@ -426,6 +502,7 @@ impl Store {
             status["sourceRevision"] = Value::String(rev);
         }
         let body = json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
+        self.written(&record.namespace, &record.name);
         self.api(&record.namespace)
             .patch_status(
                 &record.name,
@@ -447,6 +524,7 @@ impl Store {
     /// # Errors
     /// The API server fails (a record already gone is fine).
     pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), Error> {
+        self.written(namespace, name);
         match self.api(namespace).delete(name, &Default::default()).await {
             Ok(_) => Ok(()),
             Err(e) if is_missing_resource(&e) => Ok(()),

@@ -185,6 +185,24 @@ impl Cluster {
             .collect()
     }
 
+    /// Every request since `mark` (verb, URI) whose user agent contains
+    /// `agent`, writes and reads alike.
+    pub fn requests_since(&self, mark: usize, agent: &str) -> Vec<(String, String)> {
+        self.audit_lines()
+            .into_iter()
+            .skip(mark)
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .filter(|e| e["stage"] == "ResponseComplete")
+            .filter(|e| e["userAgent"].as_str().unwrap_or_default().contains(agent))
+            .map(|e| {
+                (
+                    e["verb"].as_str().unwrap_or_default().to_string(),
+                    e["requestURI"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether the audit log is available (script-started clusters have one).
     pub fn has_audit_log(&self) -> bool {
         self.dir

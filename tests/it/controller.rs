@@ -14,13 +14,23 @@ use crate::support::{fixture, outcome};
 
 /// The controller process; SIGTERM on drop, then waited for.
 pub struct Controller {
-    child: Child,
+    pub child: Child,
     log: std::path::PathBuf,
     _state: tempfile::TempDir,
 }
 
 impl Controller {
     pub fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
+        Controller::start_with(c, namespace, webhook_port, &[])
+    }
+
+    /// Starts the controller with `extra` flags after the usual ones.
+    pub fn start_with(
+        c: &Cluster,
+        namespace: &str,
+        webhook_port: Option<u16>,
+        extra: &[&str],
+    ) -> Controller {
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("controller.log");
         let mut args = vec![
@@ -41,6 +51,7 @@ impl Controller {
             args.push("--webhook-addr".into());
             args.push(format!("127.0.0.1:{port}"));
         }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_distro"))
             .args(&args)
             .env("KUBECONFIG", &c.kubeconfig)
@@ -62,7 +73,7 @@ impl Controller {
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
-    fn stop(&mut self) -> Option<std::process::ExitStatus> {
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -122,7 +133,7 @@ pub fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub(crate) fn ready(p: &Value) -> Option<&Value> {
+pub fn ready(p: &Value) -> Option<&Value> {
     p["status"]["conditions"]
         .as_array()?
         .iter()
@@ -170,7 +181,30 @@ pub fn load_basic(repo: &Repo, prefix: &str) {
     repo.write("platform.yaml", format!("enable: [addon]\n{platform}"));
 }
 
-pub(crate) fn apply_yaml(c: &Cluster, yaml: &str) {
+/// Asks for a reconcile as `distro reconcile` does, through kubectl (so
+/// that the request is not distro's own write); returns the value to find
+/// in `status.lastHandledReconcileAt`.
+pub fn request_reconcile(c: &Cluster, ns: &str, name: &str) -> String {
+    let at = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    c.kubectl_ok(&[
+        "-n",
+        ns,
+        "annotate",
+        "--overwrite",
+        "platform",
+        name,
+        &format!("reconcile.distro.dev/requestedAt={at}"),
+    ]);
+    at
+}
+
+pub fn apply_yaml(c: &Cluster, yaml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("o.yaml");
     std::fs::write(&file, yaml).unwrap();
@@ -380,6 +414,13 @@ spec:
         Some(&second),
     );
     eprintln!("push to applied: {:?}", pushed.elapsed());
+    // Both calls are counted where Prometheus scrapes them.
+    let metrics = scrape(&ctl);
+    for (result, n) in [("unauthorized", 1), ("accepted", 1)] {
+        let series =
+            format!("distro_webhook_requests_total{{type=\"github\",result=\"{result}\"}} {n}");
+        assert!(metrics.contains(&series), "{series} in:\n{metrics}");
+    }
     let deployment = c
         .get_json(&[
             "deployment",
@@ -835,7 +876,7 @@ fn platform_schema_refuses_unknown_fields_and_fills_defaults() {
     wait_platform(c, &ctl, ns, "p", "Suspended", None);
 }
 
-pub(crate) fn wait_crd(c: &Cluster, ctl: &Controller) {
+pub fn wait_crd(c: &Cluster, ctl: &Controller) {
     wait_for("the Platform CRD", Duration::from_secs(60), ctl, || {
         let crd = c.get_json(&["crd", "platforms.distro.dev"])?;
         crd["status"]["conditions"]
@@ -1128,8 +1169,33 @@ fn platform_yaml_bump(repo: &Repo) {
     repo.write("platform.yaml", text.replace("replicas: 3", "replicas: 2"));
 }
 
+/// The controller's `/metrics` text (its port read from its log).
+fn scrape(ctl: &Controller) -> String {
+    use std::io::{Read, Write};
+    let port = wait_for("the metrics address", Duration::from_secs(30), ctl, || {
+        ctl.log()
+            .lines()
+            .find(|l| l.contains("metrics listening"))
+            .and_then(|l| l.rsplit("127.0.0.1:").next())
+            .and_then(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse::<u16>()
+                    .ok()
+            })
+    });
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp
+}
+
 /// The status code of `GET path` on 127.0.0.1:`port`, 0 when unreachable.
-fn get_status(port: u16, path: &str) -> u16 {
+pub fn get_status(port: u16, path: &str) -> u16 {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return 0;

@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod cluster_script;
 mod controller;
+mod drift;
 mod git_server;
 mod git_source;
 mod graph_svg;

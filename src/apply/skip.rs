@@ -1,0 +1,152 @@
+//! Objects apply leaves alone, and objects it need not ask the API server
+//! about.
+//!
+//! - `distro.dev/reconcile: disabled` on an object, in its template or in
+//!   the cluster, makes distro leave it alone: it is not created, applied,
+//!   corrected for drift or pruned.
+//! - A [`Ledger`] remembers what distro last applied (the object's rendered
+//!   digest and the resourceVersion the API server gave it). When both are
+//!   unchanged, the object is skipped without a read or a dry run; when the
+//!   digest is the same but someone changed the object, apply takes back
+//!   the fields the template sets. The controller keeps one, fed by its
+//!   watch caches; `distro apply` has none and compares every object.
+
+use std::sync::Arc;
+
+use kube::api::DynamicObject;
+use kube::core::ApiResource;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::identity::ObjectKey;
+
+/// Annotation that makes distro leave an object alone.
+pub const RECONCILE_ANNOTATION: &str = "distro.dev/reconcile";
+
+/// Whether annotations (a JSON map) say `distro.dev/reconcile: disabled`.
+pub fn disabled_value(object: &Value) -> bool {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(RECONCILE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("disabled")
+}
+
+/// Whether a live object says `distro.dev/reconcile: disabled`.
+pub fn disabled(object: &DynamicObject) -> bool {
+    object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(RECONCILE_ANNOTATION))
+        .is_some_and(|v| v == "disabled")
+}
+
+/// `sha256:<hex>` of one object's rendered YAML: what "the template did
+/// not change" means for one object.
+pub fn object_digest(yaml: &str) -> String {
+    let sum = Sha256::digest(yaml.as_bytes());
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for b in sum {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// An object the ledger vouches for: the live object from a cache, and the
+/// API resource to talk to it (so that no discovery is needed either).
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub live: DynamicObject,
+    pub resource: ApiResource,
+    pub namespaced: bool,
+}
+
+/// What apply reports to the ledger for one object it applied or found
+/// unchanged.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The release (namespace, name) the object belongs to.
+    pub release: (String, String),
+    pub key: ObjectKey,
+    /// `Kind.group/ns/name`, for messages.
+    pub display: String,
+    pub api_version: String,
+    /// The object as rendered, for re-applying it.
+    pub desired: Arc<Value>,
+    /// [`object_digest`] of the rendered object.
+    pub digest: String,
+    /// The object as the API server returned it.
+    pub live: DynamicObject,
+    pub resource: ApiResource,
+    pub namespaced: bool,
+}
+
+/// What a [`Ledger`] knows of one object about to be applied.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// distro applied this very template and nobody changed the object
+    /// since: it needs neither a read nor a dry run.
+    Unchanged(Box<Known>),
+    /// distro applied this very template, and someone changed or deleted
+    /// the object since. The fields the template sets were distro's then:
+    /// apply takes them back from whoever changed them.
+    Drifted,
+    /// Nothing recorded for this template: compare as usual.
+    Unknown,
+}
+
+/// What distro last applied, per object.
+///
+/// # Guarantees
+/// [`Ledger::lookup`] answers [`Lookup::Unchanged`] only for an object
+/// whose rendered digest equals the one recorded and whose live
+/// resourceVersion (as the implementation observes it) is the one apply
+/// left: no one changed it.
+pub trait Ledger: Send + Sync {
+    /// What is known of the object with this rendered digest.
+    fn lookup(&self, key: &ObjectKey, digest: &str) -> Lookup;
+    /// An object was applied (or found unchanged) with the given digest.
+    fn record(&self, record: Record);
+}
+
+/// A shared [`Ledger`], as [`super::Options`] holds it.
+#[derive(Clone)]
+pub struct Skip(pub Arc<dyn Ledger>);
+
+impl std::fmt::Debug for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Skip(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_annotation_disables_only_with_the_value_disabled() {
+        let on = json!({"metadata": {"annotations": {RECONCILE_ANNOTATION: "disabled"}}});
+        let off = json!({"metadata": {"annotations": {RECONCILE_ANNOTATION: "enabled"}}});
+        assert!(disabled_value(&on));
+        assert!(!disabled_value(&off));
+        assert!(!disabled_value(&json!({"metadata": {}})));
+        let mut live = DynamicObject::new(
+            "x",
+            &ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+        );
+        assert!(!disabled(&live));
+        live.metadata.annotations =
+            Some([(RECONCILE_ANNOTATION.to_string(), "disabled".to_string())].into());
+        assert!(disabled(&live));
+    }
+
+    #[test]
+    fn object_digests_are_sha256_hex() {
+        let d = object_digest("a: 1\n");
+        assert!(d.starts_with("sha256:") && d.len() == 7 + 64, "{d}");
+        assert_ne!(d, object_digest("a: 2\n"));
+    }
+}

@@ -1,0 +1,229 @@
+//! Setting back one drifted object (client required): a server-side dry
+//! run names the fields that moved, then the object alone is applied again
+//! as distro, taking back the fields its template sets.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType};
+
+use super::fields::{changed_paths, content, other_managers, view};
+use super::{Inner, Managed};
+use crate::apply::{self, FIELD_MANAGER, ObjectKey};
+
+/// Fields named in one Event at most.
+const FIELDS_SHOWN: usize = 10;
+
+/// What a correction did.
+enum Corrected {
+    /// The object was gone and was created again.
+    Recreated,
+    /// These fields were set back; `managers` last wrote the object.
+    Restored {
+        fields: Vec<String>,
+        managers: Vec<String>,
+    },
+}
+
+/// Checks `key` and sets it back when it drifted. Does nothing unless
+/// this replica leads, the Platform is not suspended and not reconciling,
+/// and the object is still suspect.
+pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
+    // look (no client required)
+    let (managed, clients, lock, store, platform_uid) = {
+        let state = inner.lock();
+        let Some(m) = state.objects.get(key) else {
+            return;
+        };
+        let Some(tenant) = state.tenants.get(&m.platform) else {
+            return;
+        };
+        let Some(w) = state.watches.get(&m.kind) else {
+            return;
+        };
+        if tenant.suspended {
+            tracing::info!(object = %m.display, "drift: left alone, the platform is suspended");
+            return;
+        }
+        (
+            m.clone(),
+            tenant.clients.clone(),
+            Arc::clone(&tenant.lock),
+            w.store.clone(),
+            tenant.uid.clone(),
+        )
+    };
+    if !inner.leadership.borrow().is_leader() {
+        return;
+    }
+    // Until the Platform reconciles again (its ServiceAccount changed).
+    let Some(clients) = clients else { return };
+    // A reconcile of the Platform is running: it applies the object
+    // itself, and its commit looks at what changed meanwhile.
+    let Ok(_guard) = lock.try_read_owned() else {
+        return;
+    };
+    if !inner.suspect(key) {
+        return;
+    }
+
+    // dry run, then apply (client required)
+    let api = apply::api_from(
+        &clients.objects,
+        &managed.resource,
+        managed.namespaced,
+        managed.namespace.as_deref(),
+    );
+    let cached = store.get(&managed.object_ref()).map(|o| (*o).clone());
+    let live = match cached {
+        Some(live) => Some(live),
+        // Gone from the cache; the cache may be behind the API server, so
+        // ask before recreating.
+        None => match api.get_opt(&managed.name).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(object = %managed.display, "drift: cannot read: {e}");
+                return;
+            }
+        },
+    };
+    // Taking back the fields the template sets, from whoever changed
+    // them: they were distro's when it last applied this very template.
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let body = Patch::Apply(&*managed.desired);
+    let corrected = match &live {
+        Some(live) if apply::reconcile_disabled(live) => return,
+        Some(live) => {
+            let dry = match api
+                .patch(&managed.name, &params.clone().dry_run(), &body)
+                .await
+            {
+                Ok(dry) => dry,
+                Err(e) => return failed(inner, &managed, platform_uid, &e.to_string()).await,
+            };
+            let (before, after) = (view(live), view(&dry));
+            if before == after {
+                // Only what distro does not set moved.
+                refresh(inner, key, live);
+                return;
+            }
+            Corrected::Restored {
+                fields: changed_paths(&before, &after, FIELDS_SHOWN),
+                managers: other_managers(live),
+            }
+        }
+        None => Corrected::Recreated,
+    };
+    let applied = match api.patch(&managed.name, &params, &body).await {
+        Ok(applied) => applied,
+        Err(e) => return failed(inner, &managed, platform_uid, &e.to_string()).await,
+    };
+    refresh(inner, key, &applied);
+    inner.metrics.inc_drift_corrections(1);
+
+    let note = match &corrected {
+        Corrected::Recreated => format!("{}: recreated (it was deleted)", managed.display),
+        Corrected::Restored { fields, managers } => {
+            let by = match managers.first() {
+                Some(m) => format!(" (changed by {m})"),
+                None => String::new(),
+            };
+            format!("{}: set back {}{by}", managed.display, fields.join(", "))
+        }
+    };
+    tracing::info!(
+        platform = %managed.platform.1,
+        namespace = %managed.platform.0,
+        release = %managed.release.1,
+        object = %managed.display,
+        "drift corrected: {note}"
+    );
+    publish(
+        inner,
+        &managed,
+        platform_uid,
+        EventType::Warning,
+        "DriftCorrected",
+        match corrected {
+            Corrected::Recreated => "Recreate",
+            Corrected::Restored { .. } => "SetBack",
+        },
+        &note,
+    )
+    .await;
+}
+
+/// Records that the object now holds what distro applied.
+fn refresh(inner: &Inner, key: &ObjectKey, live: &DynamicObject) {
+    let mut state = inner.lock();
+    if let Some(m) = state.objects.get_mut(key) {
+        m.resource_version = live.metadata.resource_version.clone();
+        m.content = content(live);
+    }
+}
+
+async fn failed(inner: &Inner, managed: &Managed, platform_uid: Option<String>, error: &str) {
+    tracing::warn!(object = %managed.display, "drift: correction failed: {error}");
+    let note = format!("{}: drift correction failed: {error}", managed.display);
+    publish(
+        inner,
+        managed,
+        platform_uid,
+        EventType::Warning,
+        "DriftCorrectionFailed",
+        "Correct",
+        &note,
+    )
+    .await;
+}
+
+/// The same Event on the Release (where `kubectl describe release` shows
+/// it) and on the Platform.
+async fn publish(
+    inner: &Inner,
+    managed: &Managed,
+    platform_uid: Option<String>,
+    kind: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let release = ObjectReference {
+        api_version: Some(crate::status::API_VERSION.into()),
+        kind: Some(crate::status::KIND.into()),
+        name: Some(managed.release.1.clone()),
+        namespace: Some(managed.release.0.clone()),
+        ..Default::default()
+    };
+    let platform = ObjectReference {
+        api_version: Some(super::super::platform::API_VERSION.into()),
+        kind: Some(super::super::platform::KIND.into()),
+        name: Some(managed.platform.1.clone()),
+        namespace: Some(managed.platform.0.clone()),
+        uid: platform_uid,
+        ..Default::default()
+    };
+    // The object is the Event's related object: Events of one reason on
+    // one Release are otherwise folded into one series, showing the note
+    // of the first object only.
+    let object = ObjectReference {
+        api_version: Some(managed.resource.api_version.clone()),
+        kind: Some(managed.resource.kind.clone()),
+        name: Some(managed.name.clone()),
+        namespace: managed.namespace.clone(),
+        ..Default::default()
+    };
+    let event = Event {
+        type_: kind,
+        reason: reason.into(),
+        note: Some(super::super::reconcile::cut(note)),
+        action: action.into(),
+        secondary: Some(object),
+    };
+    for reference in [release, platform] {
+        if let Err(e) = inner.recorder.publish(&event, &reference).await {
+            tracing::debug!(object = ?reference.name, "event not recorded: {e}");
+        }
+    }
+}
