@@ -315,9 +315,18 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
             },
             Some(trigger) = trigger_rx.recv() => {
                 let key = (trigger.namespace, trigger.name);
-                if known.contains_key(&key) {
+                if !known.contains_key(&key) {
+                    continue;
+                }
+                if leader::is_leader(&leadership) {
                     tracing::info!(platform = %key.1, namespace = %key.0, "webhook: reconcile requested");
                     queue.now(key, Instant::now());
+                } else {
+                    // A Service sends the push to any replica. A standby
+                    // passes it on to the leader the way `distro reconcile`
+                    // does, through the requestedAt annotation the leader
+                    // watches; it reconciles nothing itself.
+                    tokio::spawn(pass_to_leader(Arc::clone(&shared), key));
                 }
             }
             Some(done) = tasks.join_next(), if !tasks.is_empty() => match done {
@@ -418,5 +427,18 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Asks the leader to reconcile a Platform a webhook call named, by setting
+/// its `reconcile.distro.dev/requestedAt` annotation.
+async fn pass_to_leader(shared: Arc<Shared>, (namespace, name): Key) {
+    let requested = crate::status::now_precise();
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {platform::REQUESTED_AT_ANNOTATION: requested}}
+    });
+    match platform::merge(&shared.client, &namespace, &name, &patch).await {
+        Ok(_) => tracing::info!(platform = %name, %namespace, "webhook: passed to the leader"),
+        Err(e) => tracing::warn!(platform = %name, %namespace, "webhook: cannot pass to the leader: {e}"),
     }
 }
