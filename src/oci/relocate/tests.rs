@@ -26,9 +26,9 @@ fn relocation(images: &[&str]) -> Relocation {
     r
 }
 
-fn relocated(yaml: &str, custom: bool, images: &[&str]) -> Value {
+fn relocated(yaml: &str, images: &[&str]) -> Value {
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    assert!(tree(&mut value, custom, &relocation(images)).unwrap());
+    assert!(tree(&mut value, &relocation(images)).unwrap());
     value
 }
 
@@ -114,7 +114,7 @@ fn maps_take_pairs_of_references_and_copies_by_digest() {
 #[test]
 fn deployment_containers_and_init_containers() {
     let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    image: nginx\nspec:\n  template:\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.36\n      containers:\n      - name: web\n        image: nginx:1.27\n        env:\n        - name: image\n          value: nginx:1.27\n";
-    let v = relocated(yaml, false, &["busybox:1.36", "nginx:1.27"]);
+    let v = relocated(yaml, &["busybox:1.36", "nginx:1.27"]);
     assert_eq!(
         at(&v, "/spec/template/spec/initContainers/0/image"),
         moved("library/busybox")
@@ -123,18 +123,19 @@ fn deployment_containers_and_init_containers() {
         at(&v, "/spec/template/spec/containers/0/image"),
         moved("library/nginx")
     );
-    // Annotations and environment values are not image fields.
+    // An annotation is not an image field, and an untagged word is not a
+    // mention; an environment value naming a relocated image is.
     assert_eq!(at(&v, "/metadata/annotations/image"), "nginx");
     assert_eq!(
         at(&v, "/spec/template/spec/containers/0/env/0/value"),
-        "nginx:1.27"
+        moved("library/nginx")
     );
 }
 
 #[test]
 fn cronjob_job_template() {
     let yaml = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: backup\nspec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: backup\n            image: registry.k8s.io/backup/tool:v2\n";
-    let v = relocated(yaml, false, &["registry.k8s.io/backup/tool:v2"]);
+    let v = relocated(yaml, &["registry.k8s.io/backup/tool:v2"]);
     assert_eq!(
         at(
             &v,
@@ -155,7 +156,7 @@ fn pod_ephemeral_containers_and_image_volumes() {
         "quay.io/app/data:v1".into(),
     ];
     let images: Vec<&str> = images.iter().map(String::as_str).collect();
-    let v = relocated(&yaml, false, &images);
+    let v = relocated(&yaml, &images);
     assert_eq!(at(&v, "/spec/containers/0/image"), moved("app/app"));
     assert_eq!(
         at(&v, "/spec/ephemeralContainers/0/image"),
@@ -164,17 +165,29 @@ fn pod_ephemeral_containers_and_image_volumes() {
     assert_eq!(at(&v, "/spec/volumes/0/image/reference"), moved("app/data"));
 }
 
-/// KubeVirt's `imageRegistry` and `imageTag` are a registry prefix and a
-/// tag for images that virt-operator builds, not references: they are
-/// neither found nor rewritten (the operator's images are declared with
-/// `deployedBy`).
+/// KubeVirt's `imageRegistry` is a registry prefix that virt-operator
+/// joins its component names and `imageTag` to: it moves to where the
+/// images under it went, and the tag stays (the copies are pulled by tag).
 #[test]
-fn kubevirt_registry_prefix_is_not_a_reference() {
+fn kubevirt_registry_prefix_moves_with_its_images() {
     let yaml = "apiVersion: kubevirt.io/v1\nkind: KubeVirt\nmetadata:\n  name: kubevirt\nspec:\n  imageRegistry: quay.io/kubevirt\n  imageTag: v1.4.0\n  imagePullPolicy: IfNotPresent\n  configuration:\n    developerConfiguration:\n      featureGates: [Snapshot]\n  customizeComponents: {}\n";
+    let v = relocated(
+        yaml,
+        &[
+            "quay.io/kubevirt/virt-api:v1.4.0",
+            "quay.io/kubevirt/virt-handler:v1.4.0",
+        ],
+    );
+    assert_eq!(at(&v, "/spec/imageRegistry"), format!("{MIRROR}/kubevirt"));
+    assert_eq!(at(&v, "/spec/imageTag"), "v1.4.0");
+
+    // A prefix nothing relocated is under fails, naming it.
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    let before = value.clone();
-    assert!(!tree(&mut value, true, &Relocation::default()).unwrap());
-    assert_eq!(value, before);
+    let problems = tree(&mut value, &relocation(&["quay.io/other/x:v1"])).unwrap_err();
+    assert!(
+        matches!(&problems[..], [Problem::Prefix { field, prefix, .. }] if field == "spec.imageRegistry" && prefix == "quay.io/kubevirt"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -182,7 +195,6 @@ fn linstor_pod_templates() {
     let cluster = "apiVersion: piraeus.io/v1\nkind: LinstorCluster\nmetadata:\n  name: linstorcluster\nspec:\n  controller:\n    podTemplate:\n      spec:\n        containers:\n        - name: linstor-controller\n          image: quay.io/piraeusdatastore/piraeus-server:v1.29.2\n  csiNode:\n    podTemplate:\n      spec:\n        containers:\n        - name: linstor-csi\n          resources: {}\n";
     let v = relocated(
         cluster,
-        true,
         &["quay.io/piraeusdatastore/piraeus-server:v1.29.2"],
     );
     assert_eq!(
@@ -198,7 +210,6 @@ fn linstor_pod_templates() {
     let satellites = "apiVersion: piraeus.io/v1\nkind: LinstorSatelliteConfiguration\nmetadata:\n  name: host-network\nspec:\n  podTemplate:\n    spec:\n      hostNetwork: true\n      initContainers:\n      - name: drbd-module-loader\n        image: quay.io/piraeusdatastore/drbd9-noble:v9.2.12\n";
     let v = relocated(
         satellites,
-        true,
         &["quay.io/piraeusdatastore/drbd9-noble:v9.2.12"],
     );
     assert_eq!(
@@ -210,7 +221,7 @@ fn linstor_pod_templates() {
 #[test]
 fn victoria_metrics_split_images_and_sidecars() {
     let single = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMSingle\nmetadata:\n  name: vm\nspec:\n  image:\n    repository: victoriametrics/victoria-metrics\n    tag: v1.110.0\n    pullPolicy: IfNotPresent\n  retentionPeriod: 60d\n";
-    let v = relocated(single, true, &["victoriametrics/victoria-metrics:v1.110.0"]);
+    let v = relocated(single, &["victoriametrics/victoria-metrics:v1.110.0"]);
     assert_eq!(
         at(&v, "/spec/image/repository"),
         format!("{MIRROR}/victoriametrics/victoria-metrics")
@@ -222,7 +233,6 @@ fn victoria_metrics_split_images_and_sidecars() {
     let agent = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMAgent\nmetadata:\n  name: vm\nspec:\n  image:\n    repository: victoriametrics/vmagent\n    tag: v1.110.0\n  containers:\n  - name: proxy\n    image: quay.io/oauth2-proxy/oauth2-proxy:v7.7.1\n  - name: vmagent\n    resources: {}\n";
     let v = relocated(
         agent,
-        true,
         &[
             "victoriametrics/vmagent:v1.110.0",
             "quay.io/oauth2-proxy/oauth2-proxy:v7.7.1",
@@ -238,11 +248,7 @@ fn victoria_metrics_split_images_and_sidecars() {
     );
 
     let cluster = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMCluster\nmetadata:\n  name: vm\nspec:\n  vmstorage:\n    image:\n      registry: docker.io\n      repository: victoriametrics/vmstorage\n      tag: v1.110.0-cluster\n";
-    let v = relocated(
-        cluster,
-        true,
-        &["victoriametrics/vmstorage:v1.110.0-cluster"],
-    );
+    let v = relocated(cluster, &["victoriametrics/vmstorage:v1.110.0-cluster"]);
     assert_eq!(
         at(&v, "/spec/vmstorage/image/registry"),
         "registry.local:5000"
@@ -257,7 +263,7 @@ fn victoria_metrics_split_images_and_sidecars() {
 fn unmapped_and_invalid_images_are_named() {
     let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: nginx:1.27\n      - name: b\n        image: Bad:1\n      - name: c\n        image: 42\n";
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    let problems = tree(&mut value, false, &Relocation::default()).unwrap_err();
+    let problems = tree(&mut value, &Relocation::default()).unwrap_err();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert_eq!(
         problems[0],
