@@ -47,15 +47,8 @@ pub enum Error {
         image: String,
     },
     /// A registry prefix that cannot be relocated.
-    #[error("{file}: release {release}: {object}: {field}: registry prefix {prefix:?}: {reason}")]
-    Prefix {
-        release: String,
-        file: String,
-        object: String,
-        field: String,
-        prefix: String,
-        reason: String,
-    },
+    #[error(transparent)]
+    Prefix(Box<PrefixError>),
     /// An image field that does not hold a valid reference.
     #[error(transparent)]
     Image(Box<images::Error>),
@@ -75,6 +68,18 @@ pub enum Error {
         target: String,
         reason: String,
     },
+}
+
+/// A registry prefix that cannot be relocated, in its place.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}: release {release}: {object}: {field}: registry prefix {prefix:?}: {reason}")]
+pub struct PrefixError {
+    pub release: String,
+    pub file: String,
+    pub object: String,
+    pub field: String,
+    pub prefix: String,
+    pub reason: String,
 }
 
 /// Original image -> its copy in the private registry.
@@ -360,14 +365,14 @@ pub fn release(
                             field,
                             prefix,
                             reason,
-                        } => Error::Prefix {
+                        } => Error::Prefix(Box::new(PrefixError {
                             release: rendered.name.clone(),
                             file: file.clone(),
                             object: object.key.to_string(),
                             field,
                             prefix,
                             reason,
-                        },
+                        })),
                     }));
                     None
                 }
@@ -401,3 +406,5 @@ pub fn release(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_default;

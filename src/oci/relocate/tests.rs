@@ -403,3 +403,120 @@ fn the_pipeline_relocates_after_rendering() {
         "{message}"
     );
 }
+
+#[test]
+fn text_mentions_are_rewritten_as_whole_tokens_only() {
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    built-from: quay.io/x/y:v1\ndata:\n  whole: quay.io/x/y:v1\n  longer-tag: quay.io/x/y:v1.2\n  longer-name: quay.io/x/yz:v1\n  deeper: mirror/quay.io/x/y:v1\n  flag: --image=quay.io/x/y:v1\n  list: quay.io/x/y:v1.2,quay.io/x/y:v1 quay.io/x/y:v1\n  short: --proxy=nginx:1.25 --other=docker.io/nginx:1.25 nginx\n  json: '{\"image\":\"quay.io/x/y:v1\",\"old\":\"quay.io/x/y:v0\"}'\n  yaml: |\n    # pinned quay.io/x/y:v1\n    image: quay.io/x/y:v1\n";
+    let v = relocated(yaml, &["quay.io/x/y:v1", "nginx:1.25"]);
+    let y = moved("x/y");
+    let nginx = moved("library/nginx");
+    let want = [
+        ("/metadata/annotations/built-from", y.clone()),
+        ("/data/whole", y.clone()),
+        ("/data/longer-tag", "quay.io/x/y:v1.2".into()),
+        ("/data/longer-name", "quay.io/x/yz:v1".into()),
+        ("/data/deeper", "mirror/quay.io/x/y:v1".into()),
+        ("/data/flag", format!("--image={y}")),
+        ("/data/list", format!("quay.io/x/y:v1.2,{y} {y}")),
+        (
+            "/data/short",
+            format!("--proxy={nginx} --other={nginx} nginx"),
+        ),
+        (
+            "/data/json",
+            format!("{{\"image\":\"{y}\",\"old\":\"quay.io/x/y:v0\"}}"),
+        ),
+        // Text is rewritten in place: the document keeps its comment.
+        ("/data/yaml", format!("# pinned {y}\nimage: {y}\n")),
+    ];
+    for (pointer, text) in want {
+        assert_eq!(at(&v, pointer), text, "{pointer}");
+    }
+}
+
+/// The Piraeus operator's image ConfigMap: each document's `base` moves to
+/// where the images under it went; names, tags and the per-OS `match`
+/// alternatives stay, since the operator joins `base/image:tag` itself.
+#[test]
+fn piraeus_image_configuration_moves_its_base() {
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: piraeus-operator-image-config\ndata:\n  0_piraeus_datastore_images.yaml: \"base: quay.io/piraeusdatastore\\ncomponents: \\n  linstor-controller:\\n    image: piraeus-server\\n    tag: v1.29.2\\n  drbd-module-loader:\\n    image: drbd9-jammy\\n    tag: v9.2.12\\n    match:\\n    - osImage: CentOS Linux 7\\n      image: drbd9-centos7\\n    - osImage: Ubuntu 24\\\\.04\\n      image: drbd9-noble\\n\"\n";
+    let v = relocated(
+        yaml,
+        &[
+            "quay.io/piraeusdatastore/piraeus-server:v1.29.2",
+            "quay.io/piraeusdatastore/drbd9-jammy:v9.2.12",
+            "quay.io/piraeusdatastore/drbd9-noble:v9.2.12",
+        ],
+    );
+    let document =
+        crate::yaml::parse_value(at(&v, "/data/0_piraeus_datastore_images.yaml"), 0).unwrap();
+    assert_eq!(document["base"], format!("{MIRROR}/piraeusdatastore"));
+    assert_eq!(
+        document["components"]["linstor-controller"]["tag"],
+        "v1.29.2"
+    );
+    assert_eq!(
+        document["components"]["drbd-module-loader"]["match"][1]["osImage"],
+        "Ubuntu 24\\.04"
+    );
+
+    // No image of the configuration relocated: the render fails.
+    let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
+    let problems = tree(
+        &mut value,
+        &relocation(&["quay.io/piraeusdatastore/piraeus-operator:v2.7.1"]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&problems[..], [Problem::Prefix { field, reason, .. }]
+            if field == "data.0_piraeus_datastore_images.yaml#base" && reason.contains("none of the relocated images")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_prefix_whose_images_went_to_different_places_fails() {
+    let map = Relocation::new([
+        (
+            "quay.io/kubevirt/virt-api:v1",
+            format!("a.local/kubevirt/virt-api@{DIGEST}"),
+        ),
+        (
+            "quay.io/kubevirt/virt-handler:v1",
+            format!("b.local/kubevirt/virt-handler@{DIGEST}"),
+        ),
+    ])
+    .unwrap();
+    let prefix = crate::oci::images::Prefix::parse("quay.io/kubevirt").unwrap();
+    let e = map.prefix(&prefix).unwrap_err();
+    assert!(e.contains("different places"), "{e}");
+    let one = crate::oci::images::Prefix::parse("quay.io/kubevirt/virt-api").unwrap();
+    // Under a prefix that is a whole repository, the rest is empty: not a
+    // name an operator joins, so nothing is under it.
+    assert!(map.prefix(&one).is_err());
+    // Helm-style: the registry alone.
+    let v = relocated(
+        "apiVersion: x.io/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  image:\n    registry: quay.io\n    tag: v1\n",
+        &["quay.io/a/b:v1"],
+    );
+    assert_eq!(at(&v, "/spec/image/registry"), MIRROR);
+}
+
+#[test]
+fn secrets_are_not_read_or_rewritten() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: pull\nstringData:\n  config: quay.io/x/job:v1\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      containers:\n      - name: x\n        image: quay.io/x/job:v1\n";
+    let before = rendered(text);
+    let after = release(&before, &relocation(&["quay.io/x/job:v1"]), |o| {
+        o.source.to_string()
+    })
+    .unwrap();
+    let secret = |r: &RenderedRelease| {
+        r.objects
+            .iter()
+            .find(|o| o.key.kind == "Secret")
+            .map(|o| o.yaml().to_string())
+            .unwrap()
+    };
+    assert_eq!(secret(&after), secret(&before));
+    assert!(secret(&after).contains("quay.io/x/job:v1"));
+}
