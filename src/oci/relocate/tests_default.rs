@@ -159,6 +159,26 @@ fn the_default_distribution_names_no_public_registry_after_relocation() {
             "value": moved("kubevirt/virt-operator", &relocation, "quay.io/kubevirt/virt-operator:v1.4.0"),
         }))
     );
+    // Every component virt-operator deploys is named in full, so each is
+    // pinned by digest too.
+    let env = operator
+        .pointer("/spec/template/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .unwrap();
+    for (name, path) in [
+        ("VIRT_API_IMAGE", "virt-api"),
+        ("VIRT_HANDLER_IMAGE", "virt-handler"),
+        ("VIRT_LAUNCHER_IMAGE", "virt-launcher"),
+        ("PR_HELPER_IMAGE", "pr-helper"),
+    ] {
+        let var = env.iter().find(|e| e["name"] == name).unwrap();
+        let original = format!("quay.io/kubevirt/{path}:v1.4.0");
+        assert_eq!(
+            var["value"],
+            moved(&format!("kubevirt/{path}"), &relocation, &original),
+            "{name}"
+        );
+    }
     let cert_manager = object(&moved_all, "Deployment.apps/cert-manager/cert-manager");
     let args = cert_manager
         .pointer("/spec/template/spec/containers/0/args")
