@@ -17,8 +17,11 @@ Images are found in the rendered objects (containers, initContainers and
 ephemeralContainers of every pod spec, image volumes, and image fields of
 custom resources) and in each package's images: list, normalised as Docker
 does (nginx is docker.io/library/nginx:latest). In -o json, found says a
-rendered object names the image (uses says where), declared that the package
-lists it, deployedBy which component starts it at run time.
+rendered object names the image in an image field, declared that the package
+lists it, deployedBy which component starts it at run time, and uses every
+place that names it: kind image (an image field), text (a whole token in a
+string: an environment variable, a flag, ConfigMap data) or prefix (a
+registry prefix an operator joins names to). Secrets are never read.
 
 Exit codes: 0 ok, 2 invalid input (also: an image field or images: entry that
 is not a valid reference).";

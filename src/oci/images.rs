@@ -1,10 +1,12 @@
 //! The container images a rendered distribution needs: found in its
 //! objects (see [`walk`] for where), declared in each package's `images:`,
 //! normalised as Docker does ([`Reference`]), deduplicated, each with the
-//! releases that use it; and the `validate --images` check of the two
+//! releases that use it and every place that names it (image fields, text,
+//! registry prefixes); and the `validate --images` check of the two
 //! against each other.
 
 mod reference;
+pub mod text;
 pub mod walk;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use reference::{DOCKER_HUB, ParseError, Reference};
+pub use reference::{DOCKER_HUB, ParseError, Prefix, Reference};
 pub(crate) use reference::{check_component, check_digest, check_host};
 
 use crate::model::{DeclaredImage, Release};
@@ -74,6 +76,20 @@ pub enum Error {
     },
 }
 
+/// How a place names an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UseKind {
+    /// An image field: the object runs it.
+    Image,
+    /// A mention in a string (an environment variable, a flag, a
+    /// ConfigMap's data) of an image the distribution has.
+    Text,
+    /// A registry prefix that the image is under, which an operator joins
+    /// image names to.
+    Prefix,
+}
+
 /// One place a rendered object names an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Use {
@@ -82,8 +98,10 @@ pub struct Use {
     pub object: String,
     /// `templates/deployment.yaml`, inside the package.
     pub file: String,
-    /// `spec.template.spec.containers[0].image`.
+    /// `spec.template.spec.containers[0].image`; inside a document kept in
+    /// a string, the path in it after `#`: `data.images.yaml#base`.
     pub field: String,
+    pub kind: UseKind,
 }
 
 /// One image of the distribution, as `distro images -o json` prints it.
@@ -101,14 +119,27 @@ pub struct Image {
     /// declarations), sorted.
     #[serde(rename = "deployedBy", skip_serializing_if = "Vec::is_empty")]
     pub deployed_by: Vec<String>,
-    /// Every image field that names it.
+    /// Every place that names it: image fields, then mentions in text,
+    /// then registry prefixes it is under.
     pub uses: Vec<Use>,
 }
 
-/// An image found in an object.
+/// What one place of an object names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    /// An image field's reference.
+    Image(Reference),
+    /// A reference mentioned in text; an image only if the distribution
+    /// has it otherwise (found in an image field or declared).
+    Text(Reference),
+    /// A registry prefix; it names the distribution's images under it.
+    Prefix(Prefix),
+}
+
+/// A place of an object that names images.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Found {
-    pub reference: Reference,
+    pub named: Named,
     /// The field, as a path from the object's top.
     pub field: String,
 }
@@ -118,21 +149,21 @@ pub fn is_custom(group: &str, kind: &str) -> bool {
     crate::kinds::builtin_cluster_scoped(group, kind).is_none()
 }
 
-/// A rendered object as a tree, when it may hold images: CRDs (whose
-/// schemas are full of `image` properties) and objects whose text does not
-/// say `image` are skipped without parsing.
+/// A rendered object as a tree, when it may name images: CRDs (whose
+/// schemas are full of `image` properties, and which run nothing) and
+/// Secrets (never read, so that their data cannot end up in a listing or a
+/// message) are skipped without parsing.
 ///
 /// # Errors
 /// The object's YAML does not parse ([`Error::Unreadable`]).
 pub(crate) fn tree(release: &str, object: &Object) -> Result<Option<Value>, Box<Error>> {
     let key = &object.key;
-    if key.group == "apiextensions.k8s.io" && key.kind == "CustomResourceDefinition" {
+    if key.group == "apiextensions.k8s.io" && key.kind == "CustomResourceDefinition"
+        || key.group.is_empty() && key.kind == "Secret"
+    {
         return Ok(None);
     }
     let text = object.yaml();
-    if !text.contains("image") {
-        return Ok(None);
-    }
     crate::yaml::parse_value(text, 0).map(Some).map_err(|e| {
         Box::new(Error::Unreadable {
             release: release.to_string(),
@@ -142,10 +173,11 @@ pub(crate) fn tree(release: &str, object: &Object) -> Result<Option<Value>, Box<
     })
 }
 
-/// The images of one rendered object, in document order.
+/// Every place of one rendered object that names images, in document
+/// order: image fields, references mentioned in text, registry prefixes.
 ///
 /// # Errors
-/// Every image field that does not hold a valid reference, each naming the
+/// Every image field or registry prefix that is not valid, each naming the
 /// release, file, object and field.
 pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Vec<Error>> {
     let mut value = match tree(release, object) {
@@ -155,11 +187,26 @@ pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Ve
     };
     let mut found = Vec::new();
     let mut errors = Vec::new();
-    let custom = is_custom(&object.key.group, &object.key.kind);
-    let _ = walk::object(&mut value, custom, &mut |site: walk::Site<'_>| {
-        match site.field.reference() {
-            Ok(reference) => found.push(Found {
-                reference,
+    let _ = walk::object(&mut value, &mut |site: walk::Site<'_>| {
+        let named = match &site.field {
+            walk::Field::Text(text) => {
+                let mut seen = BTreeSet::new();
+                for mention in text::mentions(text) {
+                    if seen.insert(mention.reference.clone()) {
+                        found.push(Found {
+                            named: Named::Text(mention.reference),
+                            field: site.path.clone(),
+                        });
+                    }
+                }
+                return Ok::<(), ()>(());
+            }
+            field @ walk::Field::Prefix { .. } => field.prefix().map(Named::Prefix),
+            field => field.reference().map(Named::Image),
+        };
+        match named {
+            Ok(named) => found.push(Found {
+                named,
                 field: site.path,
             }),
             Err(reason) => errors.push(Error::Invalid {
@@ -171,7 +218,7 @@ pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Ve
                 reason,
             }),
         }
-        Ok::<(), ()>(())
+        Ok(())
     });
     if errors.is_empty() {
         Ok(found)
@@ -184,8 +231,12 @@ pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Ve
 struct ReleaseImages<'a> {
     release: &'a Release,
     rendered: &'a RenderedRelease,
-    /// Found in the rendered objects, with where.
+    /// Found in image fields of the rendered objects, with where.
     found: Vec<(Reference, Use)>,
+    /// Mentioned in text, with where: images only if known otherwise.
+    text: Vec<(Reference, Use)>,
+    /// Registry prefixes, with where.
+    prefixes: Vec<(Prefix, Use)>,
     /// Declared in `package.yaml`, normalised, with the entry.
     declared: Vec<(Reference, &'a DeclaredImage)>,
 }
@@ -214,17 +265,6 @@ fn declared_line(rendered: &Rendered, release: &Release, text: &str) -> Option<u
         .map(|i| i + 1)
 }
 
-/// Whether `text` names `reference` as a whole word: not as the start of a
-/// longer reference (`a:v1` in `a:v1.2`) or the end of one.
-fn mentions(text: &str, reference: &str) -> bool {
-    let part = |c: char| c.is_ascii_alphanumeric() || "._-:@/".contains(c);
-    text.match_indices(reference).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + reference.len()..].chars().next();
-        !before.is_some_and(part) && !after.is_some_and(part)
-    })
-}
-
 fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
     let mut errors = Vec::new();
     let mut out = Vec::new();
@@ -238,23 +278,32 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
         else {
             continue;
         };
-        let mut found = Vec::new();
+        let (mut found, mut text, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
         for object in &r.objects {
             let shown = rendered
                 .loaded
                 .snapshot
                 .display(&format!("{}/{}", release.package.dir, object.source));
-            match find(&r.name, &shown, object) {
-                Ok(images) => found.extend(images.into_iter().map(|f| {
-                    let used = Use {
-                        release: r.name.clone(),
-                        object: object.key.to_string(),
-                        file: object.source.to_string(),
-                        field: f.field,
-                    };
-                    (f.reference, used)
-                })),
-                Err(mut e) => errors.append(&mut e),
+            let places = match find(&r.name, &shown, object) {
+                Ok(places) => places,
+                Err(mut e) => {
+                    errors.append(&mut e);
+                    continue;
+                }
+            };
+            for place in places {
+                let used = |kind| Use {
+                    release: r.name.clone(),
+                    object: object.key.to_string(),
+                    file: object.source.to_string(),
+                    field: place.field.clone(),
+                    kind,
+                };
+                match place.named {
+                    Named::Image(reference) => found.push((reference, used(UseKind::Image))),
+                    Named::Text(reference) => text.push((reference, used(UseKind::Text))),
+                    Named::Prefix(prefix) => prefixes.push((prefix, used(UseKind::Prefix))),
+                }
             }
         }
         let mut declared = Vec::new();
@@ -274,6 +323,8 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
             release,
             rendered: r,
             found,
+            text,
+            prefixes,
             declared,
         });
     }
@@ -284,22 +335,29 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
     }
 }
 
-/// Every image the rendered releases use or declare, sorted by reference.
+/// Every image the rendered releases use or declare, sorted by reference,
+/// with every place that names it. Text and registry prefixes add places
+/// to images found in image fields or declared, never images of their own:
+/// a token that looks like a reference is not an image by itself.
 ///
 /// # Errors
-/// Image fields and `images:` entries that are not valid references.
+/// Image fields, registry prefixes and `images:` entries that are not
+/// valid.
 pub fn list(rendered: &Rendered) -> Result<Vec<Image>, Vec<Error>> {
+    let releases = scan(rendered)?;
     let mut images: BTreeMap<String, Image> = BTreeMap::new();
-    for release in scan(rendered)? {
+    let mut references: BTreeMap<String, Reference> = BTreeMap::new();
+    for release in &releases {
         let name = &release.rendered.name;
-        for (reference, used) in release.found {
-            let image = slot(&mut images, &reference);
+        for (reference, used) in &release.found {
+            let image = slot(&mut images, reference);
             image.found = true;
-            image.uses.push(used);
+            image.uses.push(used.clone());
             add_release(image, name);
+            references.insert(reference.to_string(), reference.clone());
         }
-        for (reference, declaration) in release.declared {
-            let image = slot(&mut images, &reference);
+        for (reference, declaration) in &release.declared {
+            let image = slot(&mut images, reference);
             image.declared = true;
             if let Some(by) = &declaration.deployed_by
                 && let Err(at) = image.deployed_by.binary_search(by)
@@ -307,6 +365,26 @@ pub fn list(rendered: &Rendered) -> Result<Vec<Image>, Vec<Error>> {
                 image.deployed_by.insert(at, by.clone());
             }
             add_release(image, name);
+            references.insert(reference.to_string(), reference.clone());
+        }
+    }
+    for release in &releases {
+        let name = &release.rendered.name;
+        for (reference, used) in &release.text {
+            if let Some(image) = images.get_mut(&reference.to_string()) {
+                image.uses.push(used.clone());
+                add_release(image, name);
+            }
+        }
+        for (prefix, used) in &release.prefixes {
+            for (key, reference) in &references {
+                if prefix.rest(reference).is_some()
+                    && let Some(image) = images.get_mut(key)
+                {
+                    image.uses.push(used.clone());
+                    add_release(image, name);
+                }
+            }
         }
     }
     Ok(images.into_values().collect())
@@ -335,9 +413,10 @@ fn add_release(image: &mut Image, release: &str) {
 /// object names is declared under the package's `images:`, and every
 /// declared image is used. A declared image is used when
 /// - an image field of the release's rendered objects names it, or
-/// - the release's rendered manifest has it as text anywhere (a flag or an
-///   environment variable that tells a controller which image to start:
-///   cert-manager's `--acme-http01-solver-image`), or
+/// - a string of the release's rendered objects mentions it as a whole
+///   token ([`text`]; a flag or an environment variable that tells a
+///   controller which image to start: cert-manager's
+///   `--acme-http01-solver-image`), or
 /// - the release's merged values name it (`image: REF`, or
 ///   `image: {repository, tag}`): an image behind a feature that is off,
 ///   such as cilium's `hubble.relay.enabled: false`, or
@@ -365,13 +444,13 @@ pub fn check(rendered: &Rendered) -> Result<(), Vec<Error>> {
             }
         }
         let found: BTreeSet<&Reference> = release.found.iter().map(|(r, _)| r).collect();
+        let mentioned: BTreeSet<&Reference> = release.text.iter().map(|(r, _)| r).collect();
         let in_values = values_images(&release.release.values);
         for (reference, declaration) in &release.declared {
             let used = declaration.deployed_by.is_some()
                 || found.contains(reference)
                 || in_values.contains(reference)
-                || mentions(&release.rendered.manifest, &declaration.image)
-                || mentions(&release.rendered.manifest, &reference.to_string());
+                || mentioned.contains(reference);
             if !used {
                 findings.push(Error::Unused {
                     release: name.clone(),
@@ -395,7 +474,9 @@ fn values_images(values: &Value) -> BTreeSet<Reference> {
     let mut values = values.clone();
     let mut out = BTreeSet::new();
     let _ = walk::values(&mut values, &mut |site: walk::Site<'_>| {
-        if let Ok(reference) = site.field.reference() {
+        if site.field.is_image()
+            && let Ok(reference) = site.field.reference()
+        {
             out.insert(reference);
         }
         Ok::<(), ()>(())

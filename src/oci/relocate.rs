@@ -4,18 +4,30 @@
 //! A relocation map takes each original (normalised) reference to its copy,
 //! `REG/PREFIX/<repository path>@sha256:<digest>` ([`target`]). Rewriting
 //! uses the same walker as finding ([`crate::oci::images::walk`]), so every
-//! image `distro images` lists is rewritten and nothing else is.
+//! place `distro images` lists is rewritten:
+//! - image fields, to the copy by digest;
+//! - references mentioned in text (environment variables, flags,
+//!   ConfigMap data, documents kept in strings) that the map has, as whole
+//!   tokens ([`crate::oci::images::text`]), to the copy by digest;
+//! - registry prefixes (KubeVirt `imageRegistry`, the Piraeus image
+//!   configuration's `base`, LINSTOR `repository`), to where the map put
+//!   the images under them ([`Relocation::prefix`]). Operators join their
+//!   own names and tags to a prefix, so those images are pulled by tag,
+//!   which `distro import` pushes as well as the digest.
+//!
+//! Secrets are never read or rewritten.
 //!
 //! # Guarantees
-//! All or nothing: an image that the map lacks fails the whole render,
-//! naming the image, the release, the object and the field. A release's
-//! digest covers its relocated bytes. Objects without images keep their
-//! bytes exactly.
+//! All or nothing: an image field the map lacks, or a prefix no image of
+//! the map is under, fails the whole render, naming the image, the
+//! release, the object and the field. A release's digest covers its
+//! relocated bytes. Objects with nothing relocated keep their bytes
+//! exactly.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::images::{self, Reference, walk};
+use super::images::{self, Prefix, Reference, text, walk};
 use crate::render::manifest::{Draft, assemble};
 use crate::render::{Object, RenderedRelease};
 use crate::source::sha256;
@@ -34,6 +46,9 @@ pub enum Error {
         field: String,
         image: String,
     },
+    /// A registry prefix that cannot be relocated.
+    #[error(transparent)]
+    Prefix(Box<PrefixError>),
     /// An image field that does not hold a valid reference.
     #[error(transparent)]
     Image(Box<images::Error>),
@@ -53,6 +68,18 @@ pub enum Error {
         target: String,
         reason: String,
     },
+}
+
+/// A registry prefix that cannot be relocated, in its place.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{file}: release {release}: {object}: {field}: registry prefix {prefix:?}: {reason}")]
+pub struct PrefixError {
+    pub release: String,
+    pub file: String,
+    pub object: String,
+    pub field: String,
+    pub prefix: String,
+    pub reason: String,
 }
 
 /// Original image -> its copy in the private registry.
@@ -116,6 +143,42 @@ impl Relocation {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Reference)> {
         self.map.iter().map(|(k, v)| (k.as_str(), v))
     }
+
+    /// Where the images under the registry prefix `prefix` went: the
+    /// prefix that their copies are under in the same way
+    /// (`quay.io/kubevirt` -> `registry.local:5000/mirror/kubevirt` when
+    /// `quay.io/kubevirt/virt-api:v1` went to
+    /// `registry.local:5000/mirror/kubevirt/virt-api@sha256:...`).
+    ///
+    /// # Errors
+    /// No image of the map is under the prefix, or the
+    /// images under it went to different places (then an operator joining
+    /// names to one prefix cannot find them all), as the reason.
+    pub fn prefix(&self, prefix: &Prefix) -> Result<String, String> {
+        let mut places = std::collections::BTreeSet::new();
+        for (original, copy) in &self.map {
+            let Ok(original) = Reference::parse(original) else {
+                continue;
+            };
+            let Some(rest) = prefix.rest(&original) else {
+                continue;
+            };
+            let name = copy.name();
+            let place = name
+                .strip_suffix(rest)
+                .and_then(|p| p.strip_suffix('/'))
+                .map(str::to_string);
+            places.insert(place);
+        }
+        let mut places = places.into_iter();
+        match (places.next(), places.next()) {
+            (None, _) => Err(
+                "none of the relocated images is under it; declare the images the operator starts under images: in package.yaml".into(),
+            ),
+            (Some(Some(place)), None) => Ok(place),
+            _ => Err("the images under it were relocated to different places, which an operator joining names to one prefix cannot follow".into()),
+        }
+    }
 }
 
 /// The copy of `original` in the registry `registry` (`host[:port]` and an
@@ -170,20 +233,43 @@ pub fn target(registry: &str, original: &Reference, digest: &str) -> Result<Refe
     Ok(target)
 }
 
-/// Rewrites the images of one object tree in place.
+/// Rewrites every place of one object tree that names images, in place.
 ///
 /// # Errors
-/// Each image field that is not a valid reference, or that the map lacks,
-/// as `(field, text, problem)`; the tree is then partly rewritten and must
-/// be dropped.
-pub fn tree(
-    value: &mut serde_json::Value,
-    custom: bool,
-    relocation: &Relocation,
-) -> Result<bool, Vec<Problem>> {
+/// Each image field that is not a valid reference or that the map lacks,
+/// and each registry prefix that cannot be relocated; the tree is then
+/// partly rewritten and must be dropped.
+pub fn tree(value: &mut serde_json::Value, relocation: &Relocation) -> Result<bool, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut changed = false;
-    let _ = walk::object(value, custom, &mut |mut site: walk::Site<'_>| {
+    let _ = walk::object(value, &mut |mut site: walk::Site<'_>| {
+        match &mut site.field {
+            walk::Field::Text(s) => {
+                let copy = |r: &Reference| relocation.get(r).map(Reference::to_string);
+                if let Some(new) = text::rewrite(s, copy) {
+                    **s = new;
+                    changed = true;
+                }
+                return Ok::<(), ()>(());
+            }
+            walk::Field::Prefix { .. } => {
+                let place = site.field.prefix().and_then(|p| relocation.prefix(&p));
+                match (place, &mut site.field) {
+                    (Ok(place), walk::Field::Prefix { text, .. }) => {
+                        changed |= **text != place;
+                        **text = place;
+                    }
+                    (Err(reason), field) => problems.push(Problem::Prefix {
+                        field: site.path,
+                        prefix: field.text(),
+                        reason,
+                    }),
+                    _ => {}
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
         match site.field.reference() {
             Err(reason) => problems.push(Problem::Invalid {
                 field: site.path,
@@ -201,7 +287,7 @@ pub fn tree(
                 }),
             },
         }
-        Ok::<(), ()>(())
+        Ok(())
     });
     if problems.is_empty() {
         Ok(changed)
@@ -210,7 +296,7 @@ pub fn tree(
     }
 }
 
-/// What is wrong with one image field, before it is put in context.
+/// What is wrong with one place, before it is put in context.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Problem {
     Invalid {
@@ -221,6 +307,11 @@ pub enum Problem {
     Unmapped {
         field: String,
         image: String,
+    },
+    Prefix {
+        field: String,
+        prefix: String,
+        reason: String,
     },
 }
 
@@ -245,38 +336,47 @@ pub fn release(
                 None
             }
             Ok(None) => None,
-            Ok(Some(mut value)) => {
-                let custom = images::is_custom(&object.key.group, &object.key.kind);
-                match tree(&mut value, custom, relocation) {
-                    Ok(true) => Some(value),
-                    Ok(false) => None,
-                    Err(problems) => {
-                        let file = shown(object);
-                        errors.extend(problems.into_iter().map(|p| match p {
-                            Problem::Invalid {
-                                field,
-                                text,
-                                reason,
-                            } => Error::Image(Box::new(images::Error::Invalid {
-                                release: rendered.name.clone(),
-                                file: file.clone(),
-                                object: object.key.to_string(),
-                                field,
-                                text,
-                                reason,
-                            })),
-                            Problem::Unmapped { field, image } => Error::Unmapped {
-                                release: rendered.name.clone(),
-                                file: file.clone(),
-                                object: object.key.to_string(),
-                                field,
-                                image,
-                            },
-                        }));
-                        None
-                    }
+            Ok(Some(mut value)) => match tree(&mut value, relocation) {
+                Ok(true) => Some(value),
+                Ok(false) => None,
+                Err(problems) => {
+                    let file = shown(object);
+                    errors.extend(problems.into_iter().map(|p| match p {
+                        Problem::Invalid {
+                            field,
+                            text,
+                            reason,
+                        } => Error::Image(Box::new(images::Error::Invalid {
+                            release: rendered.name.clone(),
+                            file: file.clone(),
+                            object: object.key.to_string(),
+                            field,
+                            text,
+                            reason,
+                        })),
+                        Problem::Unmapped { field, image } => Error::Unmapped {
+                            release: rendered.name.clone(),
+                            file: file.clone(),
+                            object: object.key.to_string(),
+                            field,
+                            image,
+                        },
+                        Problem::Prefix {
+                            field,
+                            prefix,
+                            reason,
+                        } => Error::Prefix(Box::new(PrefixError {
+                            release: rendered.name.clone(),
+                            file: file.clone(),
+                            object: object.key.to_string(),
+                            field,
+                            prefix,
+                            reason,
+                        })),
+                    }));
+                    None
                 }
-            }
+            },
         };
         match rewritten {
             Some(value) => crate::yaml::append(&mut yaml, &value),
@@ -306,3 +406,5 @@ pub fn release(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_default;

@@ -166,9 +166,9 @@ fn images_json_says_where_each_image_is_and_whether_it_is_declared() {
             "found": true,
             "uses": [
                 {"release": "app", "object": "Deployment.apps/apps/web", "file": "templates/app.yaml",
-                 "field": "spec.template.spec.containers[0].image"},
+                 "field": "spec.template.spec.containers[0].image", "kind": "image"},
                 {"release": "web", "object": "Pod/web/web", "file": "templates/pod.yaml",
-                 "field": "spec.containers[0].image"},
+                 "field": "spec.containers[0].image", "kind": "image"},
             ],
         })
     );
@@ -247,6 +247,22 @@ fn images_of_the_default_distribution() {
         .unwrap();
     assert_eq!(api["deployedBy"], json!(["virt-operator"]));
     assert_eq!(api["found"], false);
+    // The operator's own image is also named in text, where the operator
+    // reads it from: a use of kind text.
+    let operator = list
+        .iter()
+        .find(|i| i["image"] == "quay.io/kubevirt/virt-operator:v1.4.0")
+        .unwrap();
+    assert!(
+        operator["uses"].as_array().unwrap().contains(&json!({
+            "release": "kubevirt-operator",
+            "object": "Deployment.apps/kubevirt/virt-operator",
+            "file": "templates/deployment.yaml",
+            "field": "spec.template.spec.containers[0].env[0].value",
+            "kind": "text",
+        })),
+        "{operator:#}"
+    );
     // Every image a rendered object runs is declared by its package.
     for image in list {
         assert!(image["declared"] == true, "{image:#}");

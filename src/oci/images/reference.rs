@@ -153,16 +153,106 @@ impl std::str::FromStr for Reference {
     }
 }
 
+/// A registry prefix: what operators join image names under
+/// (`quay.io/kubevirt` + `virt-api:v1.4.0`), normalised as a reference's
+/// name is (`kubevirt` is Docker Hub's `docker.io/kubevirt`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Prefix {
+    pub registry: String,
+    /// The path under the registry, without slashes at the ends; empty for
+    /// a registry alone.
+    pub path: String,
+    /// The names joined to it, when the field that holds it says (the
+    /// components of an image configuration); any name when `None`.
+    pub names: Option<Vec<String>>,
+}
+
+impl Prefix {
+    /// Parses `host[:port][/path]` or a Docker Hub `path`.
+    ///
+    /// # Errors
+    /// The text is not a registry and path: empty, whitespace, a bad host,
+    /// a path component that is not lowercase letters and digits.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let trimmed = text.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return Err(ParseError::Empty);
+        }
+        if trimmed.len() > MAX_NAME {
+            return Err(ParseError::NameTooLong);
+        }
+        if let Some(c) = trimmed
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ParseError::Character(c));
+        }
+        // A registry alone has no slash to tell it by: a first component
+        // that looks like a host is one.
+        let (registry, path) = if !trimmed.contains('/') && looks_like_host(trimmed) {
+            (trimmed, "")
+        } else {
+            split_registry(trimmed)
+        };
+        check_host(registry)?;
+        let registry = if registry == DOCKER_HUB_LEGACY {
+            DOCKER_HUB
+        } else {
+            registry
+        };
+        if !path.is_empty() {
+            for component in path.split('/') {
+                check_component(component)?;
+            }
+        }
+        Ok(Prefix {
+            registry: registry.to_string(),
+            path: path.to_string(),
+            names: None,
+        })
+    }
+
+    /// What `reference`'s repository is under this prefix (`virt-api` for
+    /// `quay.io/kubevirt/virt-api:v1` under `quay.io/kubevirt`), if it is.
+    pub fn rest<'r>(&self, reference: &'r Reference) -> Option<&'r str> {
+        if reference.registry != self.registry {
+            return None;
+        }
+        let rest = if self.path.is_empty() {
+            reference.repository.as_str()
+        } else {
+            reference
+                .repository
+                .strip_prefix(self.path.as_str())?
+                .strip_prefix('/')?
+        };
+        match &self.names {
+            Some(names) if !names.iter().any(|n| n == rest) => None,
+            _ => Some(rest),
+        }
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.registry)?;
+        if !self.path.is_empty() {
+            write!(f, "/{}", self.path)?;
+        }
+        Ok(())
+    }
+}
+
+fn looks_like_host(first: &str) -> bool {
+    first.contains(['.', ':'])
+        || first == "localhost"
+        || first.chars().any(|c| c.is_ascii_uppercase())
+}
+
 /// The registry a name starts with, or Docker Hub, and the rest.
 fn split_registry(name: &str) -> (&str, &str) {
     match name.split_once('/') {
-        Some((first, rest))
-            if first.contains(['.', ':'])
-                || first == "localhost"
-                || first.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            (first, rest)
-        }
+        Some((first, rest)) if looks_like_host(first) => (first, rest),
         _ => (DOCKER_HUB, name),
     }
 }
@@ -381,6 +471,48 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(Reference::parse(&text), Err(want), "{text:?}");
         }
+    }
+
+    #[test]
+    fn prefixes_are_normalised_and_hold_references() {
+        let cases = [
+            ("quay.io/kubevirt", "quay.io/kubevirt"),
+            ("quay.io/kubevirt/", "quay.io/kubevirt"),
+            ("quay.io", "quay.io"),
+            ("localhost:5000", "localhost:5000"),
+            ("index.docker.io/bitnami", "docker.io/bitnami"),
+            ("kubevirt", "docker.io/kubevirt"),
+            ("registry.k8s.io/sig-storage", "registry.k8s.io/sig-storage"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Prefix::parse(text).unwrap().to_string(), want, "{text}");
+        }
+        for bad in [
+            "",
+            "/",
+            "quay.io/Kubevirt",
+            "quay..io/x",
+            "a b",
+            "quay.io//x",
+        ] {
+            assert!(Prefix::parse(bad).is_err(), "{bad:?}");
+        }
+        let api = Reference::parse("quay.io/kubevirt/virt-api:v1.4.0").unwrap();
+        let prefix = |p: &str| Prefix::parse(p).unwrap();
+        assert_eq!(prefix("quay.io/kubevirt").rest(&api), Some("virt-api"));
+        assert_eq!(prefix("quay.io").rest(&api), Some("kubevirt/virt-api"));
+        // Whole components only: quay.io/kube is not a prefix of kubevirt.
+        assert_eq!(prefix("quay.io/kube").rest(&api), None);
+        assert_eq!(prefix("ghcr.io/kubevirt").rest(&api), None);
+        let nginx = Reference::parse("nginx").unwrap();
+        assert_eq!(prefix("docker.io").rest(&nginx), Some("library/nginx"));
+        // Names given: only those.
+        let named = |names: &[&str]| Prefix {
+            names: Some(names.iter().map(|n| n.to_string()).collect()),
+            ..prefix("quay.io/kubevirt")
+        };
+        assert_eq!(named(&["virt-api"]).rest(&api), Some("virt-api"));
+        assert_eq!(named(&["virt-handler"]).rest(&api), None);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Where images are in an object: the one walker that both finding
 //! ([`super::find`]) and relocation ([`crate::oci::relocate`]) use, so that
-//! they can never disagree about what an image field is.
+//! they can never disagree about where an image is named.
 //!
-//! The rules, for every object:
+//! Image fields, for every object:
 //! - each item of a `containers`, `initContainers` or `ephemeralContainers`
 //!   list, at any depth: its `image`. That is every pod spec: Pods, the
 //!   templates of Deployments, DaemonSets, StatefulSets, ReplicaSets, Jobs,
@@ -21,18 +21,47 @@
 //!   split a reference (VictoriaMetrics `spec.image`, VMCluster
 //!   `spec.vmstorage.image`): `[registry/]repository[:tag][@digest]`.
 //!
-//! `metadata` and `status` are never looked into: an annotation named
-//! `image` is not an image the object runs. Built-in kinds get only the
-//! container rules, so a ConfigMap key named `image` is data, not an image.
+//! Registry prefixes, which operators join image names of their own under
+//! (custom resources and embedded documents only):
+//! - a string field named `imageRegistry` (KubeVirt `spec.imageRegistry`,
+//!   Helm's `global.imageRegistry`);
+//! - `registry` of an `image` map without a `repository` (Helm-style
+//!   `image: {registry, tag}`);
+//! - `base` of an image-configuration document, a map with a `base` and
+//!   `components` of `{image, tag}` (the Piraeus operator's image
+//!   ConfigMap);
+//! - the fields of [`PREFIX_FIELDS`] (LINSTOR `spec.repository`).
+//!
+//! Text: every other string of an object, `metadata` and `status`
+//! included, where [`super::text`] finds references as whole tokens
+//! (environment variables, flags, ConfigMap data). A string that holds a
+//! YAML or JSON document (a ConfigMap key's file) is also read as one, and
+//! its split image maps and registry prefixes are sites too, at paths like
+//! `data.images.yaml#components.x.image`; a document one of them changes is
+//! written back whole (comments and layout are not kept).
+//!
+//! Never looked into: Secrets (their data must not leak into listings or
+//! messages, and is base64 anyway), ConfigMap `binaryData`, `apiVersion`
+//! and `kind`. `metadata` and `status` hold no image fields (an annotation
+//! named `image` is not an image the object runs), and built-in kinds get
+//! only the container rules, so a ConfigMap key named `image` is text.
 
 use serde_json::{Map, Value};
 
 use super::reference::{ParseError, Reference};
 
+mod embedded;
+
 /// Keys whose list items are containers.
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
-/// One image field of an object.
+/// Registry-prefix fields known by kind, where the field's name alone
+/// would say too little (`repository` names Git repositories too):
+/// `(group, kind, path)`.
+pub const PREFIX_FIELDS: [(&str, &str, &str); 1] =
+    [("piraeus.io", "LinstorCluster", "spec.repository")];
+
+/// One place of an object that names images.
 pub struct Site<'a> {
     /// Where it is: `spec.template.spec.containers[0].image`.
     pub path: String,
@@ -47,6 +76,15 @@ pub enum Field<'a> {
     Parts(&'a mut Map<String, Value>),
     /// A container's `image` that is not a string: the object is broken.
     NotAString(&'static str),
+    /// Any other string, which may mention references as whole tokens
+    /// ([`super::text`]).
+    Text(&'a mut String),
+    /// A registry prefix that an operator joins image names under
+    /// ([`super::Prefix`]), and the names when the field says which.
+    Prefix {
+        text: &'a mut String,
+        names: Option<Vec<String>>,
+    },
 }
 
 impl Field<'_> {
@@ -76,7 +114,32 @@ impl Field<'_> {
                 text
             }
             Field::NotAString(type_name) => format!("<{type_name}>"),
+            Field::Text(s) | Field::Prefix { text: s, .. } => s.to_string(),
         }
+    }
+
+    /// The registry prefix a prefix field holds.
+    ///
+    /// # Errors
+    /// The field is not a prefix field, or its text is not a registry and
+    /// path.
+    pub fn prefix(&self) -> Result<super::Prefix, String> {
+        let Field::Prefix { text, names } = self else {
+            return Err("not a registry prefix".into());
+        };
+        let mut prefix =
+            super::Prefix::parse(text).map_err(|e| format!("not a registry and path: {e}"))?;
+        prefix.names = names.clone();
+        Ok(prefix)
+    }
+
+    /// Whether the field is an image field (the object runs what it names),
+    /// rather than text or a registry prefix.
+    pub fn is_image(&self) -> bool {
+        matches!(
+            self,
+            Field::Whole(_) | Field::Parts(_) | Field::NotAString(_)
+        )
     }
 
     /// The normalised reference.
@@ -100,10 +163,11 @@ impl Field<'_> {
                 Reference::parse(&self.text()).map_err(|e: ParseError| e.to_string())
             }
             Field::Whole(_) => Reference::parse(&self.text()).map_err(|e| e.to_string()),
+            Field::Text(_) | Field::Prefix { .. } => Err("not an image field".into()),
         }
     }
 
-    /// Points the field at `target`, a reference by digest. A split field
+    /// Points an image field at `target`, a reference by digest. A split field
     /// keeps its shape: `repository` (and `registry` when it has one) get
     /// the new name, and the digest goes to `digest` when the map has that
     /// key, or after the tag (`tag: v1@sha256:...`) so that the usual
@@ -130,37 +194,100 @@ impl Field<'_> {
                     map.insert("tag".into(), Value::String(format!("{tag}@{digest}")));
                 }
             }
-            Field::NotAString(_) => {}
+            Field::NotAString(_) | Field::Text(_) | Field::Prefix { .. } => {}
         }
     }
 }
 
-/// Calls `visit` with every image field of a rendered object, in document
-/// order. `custom` says whether the object's kind is a custom resource
-/// (see the module rules).
+/// What applies where in a tree.
+#[derive(Clone, Copy)]
+struct Rules {
+    /// Container lists and image volumes.
+    containers: bool,
+    /// The custom-resource rules: `image` fields and registry prefixes.
+    custom: bool,
+    /// Strings are text sites, and may hold documents.
+    text: bool,
+    /// Inside an embedded document: its strings are left to the text of
+    /// the whole document, so only split maps and prefixes are sites.
+    embedded: bool,
+    /// [`PREFIX_FIELDS`] paths of the object's kind.
+    prefixes: &'static [(&'static str, &'static str, &'static str)],
+}
+
+/// The group and kind an object says it is.
+fn kind_of(object: &Value) -> (&str, &str) {
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    (group, kind)
+}
+
+/// Calls `visit` with every site of a rendered object (see the module
+/// rules), in document order. The object's kind is read from its own
+/// `apiVersion` and `kind`.
 ///
 /// # Errors
 /// The first error `visit` returns.
 pub fn object<E>(
     object: &mut Value,
-    custom: bool,
     visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
+    let (group, kind) = kind_of(object);
+    let (group, kind) = (group.to_string(), kind.to_string());
+    let core = group.is_empty();
+    if core && kind == "Secret" {
+        return Ok(());
+    }
+    let body = Rules {
+        containers: true,
+        custom: super::is_custom(&group, &kind),
+        text: true,
+        embedded: false,
+        prefixes: prefixes_of(&group, &kind),
+    };
     let Value::Object(map) = object else {
         return Ok(());
     };
     for (key, value) in map.iter_mut() {
-        if matches!(key.as_str(), "metadata" | "status" | "apiVersion" | "kind") {
-            continue;
+        match key.as_str() {
+            "apiVersion" | "kind" => {}
+            "binaryData" if core && kind == "ConfigMap" => {}
+            "metadata" | "status" => {
+                let text_only = Rules {
+                    containers: false,
+                    custom: false,
+                    prefixes: &[],
+                    ..body
+                };
+                node(value, key.clone(), text_only, visit)?
+            }
+            _ => node(value, key.clone(), body, visit)?,
         }
-        node(value, key.clone(), custom, visit)?;
     }
     Ok(())
 }
 
+fn prefixes_of(group: &str, kind: &str) -> &'static [(&'static str, &'static str, &'static str)] {
+    match PREFIX_FIELDS
+        .iter()
+        .position(|(g, k, _)| *g == group && *k == kind)
+    {
+        Some(i) => &PREFIX_FIELDS[i..=i],
+        None => &[],
+    }
+}
+
 /// [`object`] for a values tree (not an object: nothing is skipped), with
 /// the custom-resource rules, which are also how charts' values name
-/// images (`image.repository` and `image.tag`).
+/// images (`image.repository` and `image.tag`). Values are not manifests:
+/// their strings are not text sites.
 ///
 /// # Errors
 /// The first error `visit` returns.
@@ -168,80 +295,218 @@ pub fn values<E>(
     values: &mut Value,
     visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
-    node(values, String::new(), true, visit)
+    let rules = Rules {
+        containers: true,
+        custom: true,
+        text: false,
+        embedded: false,
+        prefixes: &[],
+    };
+    node(values, String::new(), rules, visit)
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
-        key.to_string()
+    if path.is_empty() || path.ends_with('#') {
+        format!("{path}{key}")
     } else {
         format!("{path}.{key}")
     }
 }
 
+fn nonempty(value: &Value) -> bool {
+    matches!(value, Value::String(s) if !s.is_empty())
+}
+
+/// The image names of a Piraeus-style image configuration (a `base`, and
+/// `components` each with an `image` and optionally `match` entries with
+/// an `image` each), when `map` is one.
+fn image_config_names(map: &Map<String, Value>) -> Option<Vec<String>> {
+    let Some(Value::Object(components)) = map.get("components") else {
+        return None;
+    };
+    if !nonempty(map.get("base").unwrap_or(&Value::Null)) || components.is_empty() {
+        return None;
+    }
+    let name = |entry: &Value| match entry.get("image") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let mut names = Vec::new();
+    for component in components.values() {
+        names.push(name(component)?);
+        if let Some(Value::Array(rules)) = component.get("match") {
+            names.extend(rules.iter().filter_map(name));
+        }
+    }
+    names.sort();
+    names.dedup();
+    Some(names)
+}
+
 fn node<E>(
     value: &mut Value,
     path: String,
-    custom: bool,
+    rules: Rules,
     visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     match value {
         Value::Object(map) => {
+            let config = if rules.custom {
+                image_config_names(map)
+            } else {
+                None
+            };
             for (key, child) in map.iter_mut() {
                 let at = join(&path, key);
+                let prefix_field = rules.prefixes.iter().any(|(_, _, p)| *p == at);
                 match (key.as_str(), child) {
-                    (k, Value::Array(items)) if CONTAINER_LISTS.contains(&k) => {
-                        containers(items, &at, visit)?
+                    (k, Value::Array(items))
+                        if rules.containers && CONTAINER_LISTS.contains(&k) =>
+                    {
+                        containers(items, &at, rules, visit)?
                     }
-                    ("volumes", Value::Array(items)) => volumes(items, &at, custom, visit)?,
-                    ("image", Value::String(s)) if custom => visit(Site {
-                        path: at,
-                        field: Field::Whole(s),
-                    })?,
+                    ("volumes", Value::Array(items)) if rules.containers => {
+                        volumes(items, &at, rules, visit)?
+                    }
+                    ("image", Value::String(s)) if rules.custom && !rules.embedded => {
+                        visit(Site {
+                            path: at,
+                            field: Field::Whole(s),
+                        })?
+                    }
                     ("image", Value::Object(m))
-                        if custom && matches!(m.get("repository"), Some(Value::String(_))) =>
+                        if rules.custom
+                            && matches!(m.get("repository"), Some(Value::String(_))) =>
                     {
                         visit(Site {
                             path: at,
                             field: Field::Parts(m),
                         })?
                     }
-                    (_, child) => node(child, at, custom, visit)?,
+                    ("image", Value::Object(m))
+                        if rules.custom && nonempty(m.get("registry").unwrap_or(&Value::Null)) =>
+                    {
+                        registry_map(m, &at, rules, visit)?
+                    }
+                    ("imageRegistry", Value::String(s)) if rules.custom && !s.is_empty() => {
+                        visit(Site {
+                            path: at,
+                            field: Field::Prefix {
+                                text: s,
+                                names: None,
+                            },
+                        })?
+                    }
+                    ("base", Value::String(s)) if config.is_some() => visit(Site {
+                        path: at,
+                        field: Field::Prefix {
+                            text: s,
+                            names: config.clone(),
+                        },
+                    })?,
+                    (_, Value::String(s)) if prefix_field && !s.is_empty() => visit(Site {
+                        path: at,
+                        field: Field::Prefix {
+                            text: s,
+                            names: None,
+                        },
+                    })?,
+                    (_, child) => node(child, at, rules, visit)?,
                 }
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
-                node(item, format!("{path}[{i}]"), custom, visit)?;
+                node(item, format!("{path}[{i}]"), rules, visit)?;
             }
         }
+        Value::String(s) if rules.text => string(s, path, visit)?,
         _ => {}
     }
     Ok(())
 }
 
+/// A Helm-style `image: {registry, tag, ...}`: the registry is a prefix.
+fn registry_map<E>(
+    map: &mut Map<String, Value>,
+    path: &str,
+    rules: Rules,
+    visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    for (key, child) in map.iter_mut() {
+        let at = join(path, key);
+        match (key.as_str(), child) {
+            ("registry", Value::String(s)) => visit(Site {
+                path: at,
+                field: Field::Prefix {
+                    text: s,
+                    names: None,
+                },
+            })?,
+            (_, child) => node(child, at, rules, visit)?,
+        }
+    }
+    Ok(())
+}
+
+/// A string: a document's sites first (rewritten into it when they
+/// changed), then the string as text.
+fn string<E>(
+    s: &mut String,
+    path: String,
+    visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    if let Some(mut document) = embedded::parse(s) {
+        let before = document.clone();
+        let inside = Rules {
+            containers: false,
+            custom: true,
+            text: false,
+            embedded: true,
+            prefixes: &[],
+        };
+        node(&mut document, format!("{path}#"), inside, visit)?;
+        if document != before {
+            *s = embedded::write(&document, s);
+        }
+    }
+    visit(Site {
+        path,
+        field: Field::Text(s),
+    })
+}
+
 fn containers<E>(
     items: &mut [Value],
     path: &str,
+    rules: Rules,
     visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     for (i, item) in items.iter_mut().enumerate() {
+        let at = format!("{path}[{i}]");
         let Value::Object(container) = item else {
+            node(item, at, rules, visit)?;
             continue;
         };
-        let at = format!("{path}[{i}].image");
-        match container.get_mut("image") {
-            // A container without an image is a patch of one that an
-            // operator fills in (Prometheus, VMAgent): nothing to pull.
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) => visit(Site {
-                path: at,
-                field: Field::Whole(s),
-            })?,
-            Some(other) => visit(Site {
-                path: at,
-                field: Field::NotAString(crate::model::type_name(other)),
-            })?,
+        for (key, value) in container.iter_mut() {
+            let field = join(&at, key);
+            if key != "image" {
+                node(value, field, rules, visit)?;
+                continue;
+            }
+            match value {
+                // A container without an image is a patch of one that an
+                // operator fills in (Prometheus, VMAgent): nothing to pull.
+                Value::Null => {}
+                Value::String(s) => visit(Site {
+                    path: field,
+                    field: Field::Whole(s),
+                })?,
+                other => visit(Site {
+                    path: field,
+                    field: Field::NotAString(crate::model::type_name(other)),
+                })?,
+            }
         }
     }
     Ok(())
@@ -250,93 +515,40 @@ fn containers<E>(
 fn volumes<E>(
     items: &mut [Value],
     path: &str,
-    custom: bool,
+    rules: Rules,
     visit: &mut impl FnMut(Site<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     for (i, item) in items.iter_mut().enumerate() {
         let at = format!("{path}[{i}]");
-        let Value::Object(volume) = item else {
-            node(item, at, custom, visit)?;
+        let image_volume = matches!(
+            item.get("image"),
+            Some(Value::Object(source)) if matches!(source.get("reference"), Some(Value::String(_)))
+        );
+        let (true, Value::Object(volume)) = (image_volume, &mut *item) else {
+            node(item, at, rules, visit)?;
             continue;
         };
-        match volume.get_mut("image") {
-            Some(Value::Object(source)) => {
-                if let Some(Value::String(reference)) = source.get_mut("reference") {
-                    visit(Site {
-                        path: format!("{at}.image.reference"),
-                        field: Field::Whole(reference),
-                    })?;
+        for (key, value) in volume.iter_mut() {
+            let field = join(&at, key);
+            match (key.as_str(), value) {
+                ("image", Value::Object(source)) => {
+                    for (k, v) in source.iter_mut() {
+                        let field = join(&field, k);
+                        match (k.as_str(), v) {
+                            ("reference", Value::String(reference)) => visit(Site {
+                                path: field,
+                                field: Field::Whole(reference),
+                            })?,
+                            (_, v) => node(v, field, rules, visit)?,
+                        }
+                    }
                 }
+                (_, value) => node(value, field, rules, visit)?,
             }
-            _ => node(item, at, custom, visit)?,
         }
     }
     Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sites(yaml: &str, custom: bool) -> Vec<(String, String)> {
-        let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-        let mut found = Vec::new();
-        object(&mut value, custom, &mut |site: Site<'_>| {
-            found.push((site.path, site.field.text()));
-            Ok::<(), ()>(())
-        })
-        .unwrap();
-        found
-    }
-
-    #[test]
-    fn metadata_status_and_builtin_data_are_not_images() {
-        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    image: a/b\ndata:\n  image: nginx\n";
-        assert!(sites(yaml, false).is_empty());
-        let yaml = "apiVersion: x.io/v1\nkind: X\nmetadata:\n  annotations:\n    image: a\nstatus:\n  image: b\nspec:\n  image: c\n";
-        assert_eq!(sites(yaml, true), [("spec.image".into(), "c".into())]);
-    }
-
-    #[test]
-    fn image_volumes_and_container_patches() {
-        let yaml = "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - name: a\n    image: a:1\n  - name: patch\n  volumes:\n  - name: v\n    image:\n      reference: quay.io/x/data:1\n  - name: e\n    emptyDir: {}\n";
-        assert_eq!(
-            sites(yaml, false),
-            [
-                ("spec.containers[0].image".into(), "a:1".into()),
-                (
-                    "spec.volumes[0].image.reference".into(),
-                    "quay.io/x/data:1".into()
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn split_references_join_and_keep_their_shape() {
-        let mut value = crate::yaml::parse_value(
-            "spec:\n  image:\n    registry: quay.io/\n    repository: a/b\n    tag: v1\n",
-            0,
-        )
-        .unwrap();
-        let target = Reference::parse(
-            "r.local:5000/m/a/b@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-        )
-        .unwrap();
-        object(&mut value, true, &mut |mut site: Site<'_>| {
-            assert_eq!(site.field.text(), "quay.io/a/b:v1");
-            let original = site.field.reference().unwrap();
-            site.field.set(&target, &original);
-            Ok::<(), ()>(())
-        })
-        .unwrap();
-        assert_eq!(value["spec"]["image"]["registry"], "r.local:5000");
-        assert_eq!(value["spec"]["image"]["repository"], "m/a/b");
-        assert!(
-            value["spec"]["image"]["tag"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1@sha256:")
-        );
-    }
-}
+mod tests;

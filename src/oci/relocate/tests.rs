@@ -26,9 +26,9 @@ fn relocation(images: &[&str]) -> Relocation {
     r
 }
 
-fn relocated(yaml: &str, custom: bool, images: &[&str]) -> Value {
+fn relocated(yaml: &str, images: &[&str]) -> Value {
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    assert!(tree(&mut value, custom, &relocation(images)).unwrap());
+    assert!(tree(&mut value, &relocation(images)).unwrap());
     value
 }
 
@@ -114,7 +114,7 @@ fn maps_take_pairs_of_references_and_copies_by_digest() {
 #[test]
 fn deployment_containers_and_init_containers() {
     let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  annotations:\n    image: nginx\nspec:\n  template:\n    spec:\n      initContainers:\n      - name: init\n        image: busybox:1.36\n      containers:\n      - name: web\n        image: nginx:1.27\n        env:\n        - name: image\n          value: nginx:1.27\n";
-    let v = relocated(yaml, false, &["busybox:1.36", "nginx:1.27"]);
+    let v = relocated(yaml, &["busybox:1.36", "nginx:1.27"]);
     assert_eq!(
         at(&v, "/spec/template/spec/initContainers/0/image"),
         moved("library/busybox")
@@ -123,18 +123,19 @@ fn deployment_containers_and_init_containers() {
         at(&v, "/spec/template/spec/containers/0/image"),
         moved("library/nginx")
     );
-    // Annotations and environment values are not image fields.
+    // An annotation is not an image field, and an untagged word is not a
+    // mention; an environment value naming a relocated image is.
     assert_eq!(at(&v, "/metadata/annotations/image"), "nginx");
     assert_eq!(
         at(&v, "/spec/template/spec/containers/0/env/0/value"),
-        "nginx:1.27"
+        moved("library/nginx")
     );
 }
 
 #[test]
 fn cronjob_job_template() {
     let yaml = "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: backup\nspec:\n  schedule: '@daily'\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          restartPolicy: OnFailure\n          containers:\n          - name: backup\n            image: registry.k8s.io/backup/tool:v2\n";
-    let v = relocated(yaml, false, &["registry.k8s.io/backup/tool:v2"]);
+    let v = relocated(yaml, &["registry.k8s.io/backup/tool:v2"]);
     assert_eq!(
         at(
             &v,
@@ -155,7 +156,7 @@ fn pod_ephemeral_containers_and_image_volumes() {
         "quay.io/app/data:v1".into(),
     ];
     let images: Vec<&str> = images.iter().map(String::as_str).collect();
-    let v = relocated(&yaml, false, &images);
+    let v = relocated(&yaml, &images);
     assert_eq!(at(&v, "/spec/containers/0/image"), moved("app/app"));
     assert_eq!(
         at(&v, "/spec/ephemeralContainers/0/image"),
@@ -164,17 +165,29 @@ fn pod_ephemeral_containers_and_image_volumes() {
     assert_eq!(at(&v, "/spec/volumes/0/image/reference"), moved("app/data"));
 }
 
-/// KubeVirt's `imageRegistry` and `imageTag` are a registry prefix and a
-/// tag for images that virt-operator builds, not references: they are
-/// neither found nor rewritten (the operator's images are declared with
-/// `deployedBy`).
+/// KubeVirt's `imageRegistry` is a registry prefix that virt-operator
+/// joins its component names and `imageTag` to: it moves to where the
+/// images under it went, and the tag stays (the copies are pulled by tag).
 #[test]
-fn kubevirt_registry_prefix_is_not_a_reference() {
+fn kubevirt_registry_prefix_moves_with_its_images() {
     let yaml = "apiVersion: kubevirt.io/v1\nkind: KubeVirt\nmetadata:\n  name: kubevirt\nspec:\n  imageRegistry: quay.io/kubevirt\n  imageTag: v1.4.0\n  imagePullPolicy: IfNotPresent\n  configuration:\n    developerConfiguration:\n      featureGates: [Snapshot]\n  customizeComponents: {}\n";
+    let v = relocated(
+        yaml,
+        &[
+            "quay.io/kubevirt/virt-api:v1.4.0",
+            "quay.io/kubevirt/virt-handler:v1.4.0",
+        ],
+    );
+    assert_eq!(at(&v, "/spec/imageRegistry"), format!("{MIRROR}/kubevirt"));
+    assert_eq!(at(&v, "/spec/imageTag"), "v1.4.0");
+
+    // A prefix nothing relocated is under fails, naming it.
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    let before = value.clone();
-    assert!(!tree(&mut value, true, &Relocation::default()).unwrap());
-    assert_eq!(value, before);
+    let problems = tree(&mut value, &relocation(&["quay.io/other/x:v1"])).unwrap_err();
+    assert!(
+        matches!(&problems[..], [Problem::Prefix { field, prefix, .. }] if field == "spec.imageRegistry" && prefix == "quay.io/kubevirt"),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -182,7 +195,6 @@ fn linstor_pod_templates() {
     let cluster = "apiVersion: piraeus.io/v1\nkind: LinstorCluster\nmetadata:\n  name: linstorcluster\nspec:\n  controller:\n    podTemplate:\n      spec:\n        containers:\n        - name: linstor-controller\n          image: quay.io/piraeusdatastore/piraeus-server:v1.29.2\n  csiNode:\n    podTemplate:\n      spec:\n        containers:\n        - name: linstor-csi\n          resources: {}\n";
     let v = relocated(
         cluster,
-        true,
         &["quay.io/piraeusdatastore/piraeus-server:v1.29.2"],
     );
     assert_eq!(
@@ -198,7 +210,6 @@ fn linstor_pod_templates() {
     let satellites = "apiVersion: piraeus.io/v1\nkind: LinstorSatelliteConfiguration\nmetadata:\n  name: host-network\nspec:\n  podTemplate:\n    spec:\n      hostNetwork: true\n      initContainers:\n      - name: drbd-module-loader\n        image: quay.io/piraeusdatastore/drbd9-noble:v9.2.12\n";
     let v = relocated(
         satellites,
-        true,
         &["quay.io/piraeusdatastore/drbd9-noble:v9.2.12"],
     );
     assert_eq!(
@@ -210,7 +221,7 @@ fn linstor_pod_templates() {
 #[test]
 fn victoria_metrics_split_images_and_sidecars() {
     let single = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMSingle\nmetadata:\n  name: vm\nspec:\n  image:\n    repository: victoriametrics/victoria-metrics\n    tag: v1.110.0\n    pullPolicy: IfNotPresent\n  retentionPeriod: 60d\n";
-    let v = relocated(single, true, &["victoriametrics/victoria-metrics:v1.110.0"]);
+    let v = relocated(single, &["victoriametrics/victoria-metrics:v1.110.0"]);
     assert_eq!(
         at(&v, "/spec/image/repository"),
         format!("{MIRROR}/victoriametrics/victoria-metrics")
@@ -222,7 +233,6 @@ fn victoria_metrics_split_images_and_sidecars() {
     let agent = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMAgent\nmetadata:\n  name: vm\nspec:\n  image:\n    repository: victoriametrics/vmagent\n    tag: v1.110.0\n  containers:\n  - name: proxy\n    image: quay.io/oauth2-proxy/oauth2-proxy:v7.7.1\n  - name: vmagent\n    resources: {}\n";
     let v = relocated(
         agent,
-        true,
         &[
             "victoriametrics/vmagent:v1.110.0",
             "quay.io/oauth2-proxy/oauth2-proxy:v7.7.1",
@@ -238,11 +248,7 @@ fn victoria_metrics_split_images_and_sidecars() {
     );
 
     let cluster = "apiVersion: operator.victoriametrics.com/v1beta1\nkind: VMCluster\nmetadata:\n  name: vm\nspec:\n  vmstorage:\n    image:\n      registry: docker.io\n      repository: victoriametrics/vmstorage\n      tag: v1.110.0-cluster\n";
-    let v = relocated(
-        cluster,
-        true,
-        &["victoriametrics/vmstorage:v1.110.0-cluster"],
-    );
+    let v = relocated(cluster, &["victoriametrics/vmstorage:v1.110.0-cluster"]);
     assert_eq!(
         at(&v, "/spec/vmstorage/image/registry"),
         "registry.local:5000"
@@ -257,7 +263,7 @@ fn victoria_metrics_split_images_and_sidecars() {
 fn unmapped_and_invalid_images_are_named() {
     let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: a\n        image: nginx:1.27\n      - name: b\n        image: Bad:1\n      - name: c\n        image: 42\n";
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
-    let problems = tree(&mut value, false, &Relocation::default()).unwrap_err();
+    let problems = tree(&mut value, &Relocation::default()).unwrap_err();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert_eq!(
         problems[0],
@@ -396,4 +402,121 @@ fn the_pipeline_relocates_after_rendering() {
         message.contains("docker.io/library/nginx:1.27 is not in the relocation map"),
         "{message}"
     );
+}
+
+#[test]
+fn text_mentions_are_rewritten_as_whole_tokens_only() {
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  annotations:\n    built-from: quay.io/x/y:v1\ndata:\n  whole: quay.io/x/y:v1\n  longer-tag: quay.io/x/y:v1.2\n  longer-name: quay.io/x/yz:v1\n  deeper: mirror/quay.io/x/y:v1\n  flag: --image=quay.io/x/y:v1\n  list: quay.io/x/y:v1.2,quay.io/x/y:v1 quay.io/x/y:v1\n  short: --proxy=nginx:1.25 --other=docker.io/nginx:1.25 nginx\n  json: '{\"image\":\"quay.io/x/y:v1\",\"old\":\"quay.io/x/y:v0\"}'\n  yaml: |\n    # pinned quay.io/x/y:v1\n    image: quay.io/x/y:v1\n";
+    let v = relocated(yaml, &["quay.io/x/y:v1", "nginx:1.25"]);
+    let y = moved("x/y");
+    let nginx = moved("library/nginx");
+    let want = [
+        ("/metadata/annotations/built-from", y.clone()),
+        ("/data/whole", y.clone()),
+        ("/data/longer-tag", "quay.io/x/y:v1.2".into()),
+        ("/data/longer-name", "quay.io/x/yz:v1".into()),
+        ("/data/deeper", "mirror/quay.io/x/y:v1".into()),
+        ("/data/flag", format!("--image={y}")),
+        ("/data/list", format!("quay.io/x/y:v1.2,{y} {y}")),
+        (
+            "/data/short",
+            format!("--proxy={nginx} --other={nginx} nginx"),
+        ),
+        (
+            "/data/json",
+            format!("{{\"image\":\"{y}\",\"old\":\"quay.io/x/y:v0\"}}"),
+        ),
+        // Text is rewritten in place: the document keeps its comment.
+        ("/data/yaml", format!("# pinned {y}\nimage: {y}\n")),
+    ];
+    for (pointer, text) in want {
+        assert_eq!(at(&v, pointer), text, "{pointer}");
+    }
+}
+
+/// The Piraeus operator's image ConfigMap: each document's `base` moves to
+/// where the images under it went; names, tags and the per-OS `match`
+/// alternatives stay, since the operator joins `base/image:tag` itself.
+#[test]
+fn piraeus_image_configuration_moves_its_base() {
+    let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: piraeus-operator-image-config\ndata:\n  0_piraeus_datastore_images.yaml: \"base: quay.io/piraeusdatastore\\ncomponents: \\n  linstor-controller:\\n    image: piraeus-server\\n    tag: v1.29.2\\n  drbd-module-loader:\\n    image: drbd9-jammy\\n    tag: v9.2.12\\n    match:\\n    - osImage: CentOS Linux 7\\n      image: drbd9-centos7\\n    - osImage: Ubuntu 24\\\\.04\\n      image: drbd9-noble\\n\"\n";
+    let v = relocated(
+        yaml,
+        &[
+            "quay.io/piraeusdatastore/piraeus-server:v1.29.2",
+            "quay.io/piraeusdatastore/drbd9-jammy:v9.2.12",
+            "quay.io/piraeusdatastore/drbd9-noble:v9.2.12",
+        ],
+    );
+    let document =
+        crate::yaml::parse_value(at(&v, "/data/0_piraeus_datastore_images.yaml"), 0).unwrap();
+    assert_eq!(document["base"], format!("{MIRROR}/piraeusdatastore"));
+    assert_eq!(
+        document["components"]["linstor-controller"]["tag"],
+        "v1.29.2"
+    );
+    assert_eq!(
+        document["components"]["drbd-module-loader"]["match"][1]["osImage"],
+        "Ubuntu 24\\.04"
+    );
+
+    // No image of the configuration relocated: the render fails.
+    let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
+    let problems = tree(
+        &mut value,
+        &relocation(&["quay.io/piraeusdatastore/piraeus-operator:v2.7.1"]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&problems[..], [Problem::Prefix { field, reason, .. }]
+            if field == "data.0_piraeus_datastore_images.yaml#base" && reason.contains("none of the relocated images")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_prefix_whose_images_went_to_different_places_fails() {
+    let map = Relocation::new([
+        (
+            "quay.io/kubevirt/virt-api:v1",
+            format!("a.local/kubevirt/virt-api@{DIGEST}"),
+        ),
+        (
+            "quay.io/kubevirt/virt-handler:v1",
+            format!("b.local/kubevirt/virt-handler@{DIGEST}"),
+        ),
+    ])
+    .unwrap();
+    let prefix = crate::oci::images::Prefix::parse("quay.io/kubevirt").unwrap();
+    let e = map.prefix(&prefix).unwrap_err();
+    assert!(e.contains("different places"), "{e}");
+    let one = crate::oci::images::Prefix::parse("quay.io/kubevirt/virt-api").unwrap();
+    // Under a prefix that is a whole repository, the rest is empty: not a
+    // name an operator joins, so nothing is under it.
+    assert!(map.prefix(&one).is_err());
+    // Helm-style: the registry alone.
+    let v = relocated(
+        "apiVersion: x.io/v1\nkind: App\nmetadata:\n  name: a\nspec:\n  image:\n    registry: quay.io\n    tag: v1\n",
+        &["quay.io/a/b:v1"],
+    );
+    assert_eq!(at(&v, "/spec/image/registry"), MIRROR);
+}
+
+#[test]
+fn secrets_are_not_read_or_rewritten() {
+    let text = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: pull\nstringData:\n  config: quay.io/x/job:v1\n---\napiVersion: batch/v1\nkind: Job\nmetadata:\n  name: once\nspec:\n  template:\n    spec:\n      containers:\n      - name: x\n        image: quay.io/x/job:v1\n";
+    let before = rendered(text);
+    let after = release(&before, &relocation(&["quay.io/x/job:v1"]), |o| {
+        o.source.to_string()
+    })
+    .unwrap();
+    let secret = |r: &RenderedRelease| {
+        r.objects
+            .iter()
+            .find(|o| o.key.kind == "Secret")
+            .map(|o| o.yaml().to_string())
+            .unwrap()
+    };
+    assert_eq!(secret(&after), secret(&before));
+    assert!(secret(&after).contains("quay.io/x/job:v1"));
 }
