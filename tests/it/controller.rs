@@ -1108,30 +1108,7 @@ spec:
 
     let standby = Controller::start(c, ns, None);
     // The standby is ready (it knows where it stands) without leading.
-    let port = wait_for(
-        "the standby's health address",
-        Duration::from_secs(30),
-        &standby,
-        || {
-            standby
-                .log()
-                .lines()
-                .find(|l| l.contains("health listening"))
-                .and_then(|l| l.rsplit("127.0.0.1:").next())
-                .and_then(|p| {
-                    p.trim()
-                        .trim_end_matches(|c: char| !c.is_ascii_digit())
-                        .parse::<u16>()
-                        .ok()
-                })
-        },
-    );
-    wait_for(
-        "the standby to be ready",
-        Duration::from_secs(30),
-        &standby,
-        || (get_status(port, "/readyz") == 200).then_some(()),
-    );
+    wait_ready(&standby);
     assert_eq!(
         lease(),
         first_holder,
@@ -1160,6 +1137,105 @@ spec:
         killed.elapsed() < Duration::from_secs(60),
         "the standby took {:?}",
         killed.elapsed()
+    );
+}
+
+/// Waits until a controller answers 200 on `/readyz` (for a standby: it
+/// knows where it stands).
+fn wait_ready(ctl: &Controller) {
+    let port = wait_for(
+        "the health address",
+        Duration::from_secs(30),
+        ctl,
+        || {
+            ctl.log()
+                .lines()
+                .find(|l| l.contains("health listening"))
+                .and_then(|l| l.rsplit("127.0.0.1:").next())
+                .and_then(|p| {
+                    p.trim()
+                        .trim_end_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u16>()
+                        .ok()
+                })
+        },
+    );
+    wait_for("readiness", Duration::from_secs(30), ctl, || {
+        (get_status(port, "/readyz") == 200).then_some(())
+    });
+}
+
+/// A Service sends a push to any replica: one that reaches the standby is
+/// passed on to the leader, which applies it long before the interval.
+#[test]
+fn a_push_to_the_standby_reaches_the_leader() {
+    let c = cluster();
+    let ns = "ctl-hookstandby";
+    let repos = tempfile::tempdir().unwrap();
+    let repo = Repo::init(repos.path(), "platform.git");
+    load_basic(&repo, "ctlhs");
+    let first = repo.commit("first");
+    repo.push();
+    let daemon = GitDaemon::start(repos.path());
+    let leader = Controller::start(c, ns, Some(free_port()));
+    wait_crd(c, &leader);
+    let token = "standby-token";
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: {ns}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: hook, namespace: {ns}}}
+stringData: {{token: {token}}}
+---
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: hs, namespace: {ns}}}
+spec:
+  source:
+    git: {{url: "{url}"}}
+  interval: 10m
+  timeout: 60s
+  webhook: {{type: github, secretRef: {{name: hook}}}}
+"#,
+            url = daemon.url("platform.git")
+        ),
+    );
+    let p = wait_platform(c, &leader, ns, "hs", "ReconciliationSucceeded", Some(&first));
+    let hook = p["status"]["webhookPath"].as_str().unwrap().to_string();
+    let standby_port = free_port();
+    let standby = Controller::start(c, ns, Some(standby_port));
+    wait_ready(&standby);
+    // The standby has read the Platform (and its webhook path) once its
+    // receiver answers 202 rather than 404.
+    platform_yaml_bump(&repo);
+    let second = repo.commit("pushed to the standby");
+    repo.push();
+    let body = br#"{"ref":"refs/heads/main"}"#;
+    let sig = github_signature(token, body);
+    wait_for(
+        "the standby to take the push",
+        Duration::from_secs(30),
+        &standby,
+        || {
+            let code = post(
+                standby_port,
+                &hook,
+                &[("X-GitHub-Event", "push"), ("X-Hub-Signature-256", &sig)],
+                body,
+            );
+            (code == 202).then_some(())
+        },
+    );
+    wait_platform(c, &leader, ns, "hs", "ReconciliationSucceeded", Some(&second));
+    assert!(
+        standby.log().contains("passed to the leader"),
+        "{}",
+        standby.log()
     );
 }
 
