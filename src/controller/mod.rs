@@ -308,7 +308,8 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
                     if matches!(event, watcher::Event::InitDone) {
                         health.set_caches_synced(true);
                     }
-                    on_watch(event, &mut known, &mut queue, &shared)
+                    let leading = leader::is_leader(&leadership);
+                    on_watch(event, &mut known, &mut queue, &shared, leading)
                 }
                 Some(Err(e)) => tracing::warn!("watching Platforms: {e}"),
                 None => break,
@@ -373,7 +374,8 @@ fn on_watch(
     event: watcher::Event<kube::api::DynamicObject>,
     known: &mut HashMap<Key, (Platform, Fingerprint)>,
     queue: &mut Queue,
-    shared: &Shared,
+    shared: &Arc<Shared>,
+    leading: bool,
 ) {
     match event {
         watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) => {
@@ -388,6 +390,15 @@ fn on_watch(
             shared.drift.update(&platform);
             let print = fingerprint(&platform);
             let changed = known.get(&key).is_none_or(|(_, old)| *old != print);
+            if changed && !leading {
+                // The leader registers webhook receivers as it reconciles;
+                // a standby reconciles nothing, yet a Service may send it
+                // pushes to pass on (see `pass_to_leader`).
+                let (shared, platform) = (Arc::clone(shared), platform.clone());
+                tokio::spawn(async move {
+                    reconcile::register_webhook(&shared, &platform).await;
+                });
+            }
             known.insert(key.clone(), (platform, print));
             if changed {
                 queue.now(key, Instant::now());

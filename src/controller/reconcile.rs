@@ -349,7 +349,7 @@ pub(super) async fn secret(
 }
 
 /// Registers the Platform's webhook receiver; returns its path.
-async fn register_webhook(shared: &Shared, platform: &Platform) -> Option<String> {
+pub(crate) async fn register_webhook(shared: &Shared, platform: &Platform) -> Option<String> {
     let Some(hook) = &platform.spec.webhook else {
         shared.registry.remove(&platform.namespace, &platform.name);
         return None;
