@@ -450,6 +450,8 @@ async fn pass_to_leader(shared: Arc<Shared>, (namespace, name): Key) {
     });
     match platform::merge(&shared.client, &namespace, &name, &patch).await {
         Ok(_) => tracing::info!(platform = %name, %namespace, "webhook: passed to the leader"),
-        Err(e) => tracing::warn!(platform = %name, %namespace, "webhook: cannot pass to the leader: {e}"),
+        Err(e) => {
+            tracing::warn!(platform = %name, %namespace, "webhook: cannot pass to the leader: {e}")
+        }
     }
 }

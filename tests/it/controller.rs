@@ -1143,23 +1143,18 @@ spec:
 /// Waits until a controller answers 200 on `/readyz` (for a standby: it
 /// knows where it stands).
 fn wait_ready(ctl: &Controller) {
-    let port = wait_for(
-        "the health address",
-        Duration::from_secs(30),
-        ctl,
-        || {
-            ctl.log()
-                .lines()
-                .find(|l| l.contains("health listening"))
-                .and_then(|l| l.rsplit("127.0.0.1:").next())
-                .and_then(|p| {
-                    p.trim()
-                        .trim_end_matches(|c: char| !c.is_ascii_digit())
-                        .parse::<u16>()
-                        .ok()
-                })
-        },
-    );
+    let port = wait_for("the health address", Duration::from_secs(30), ctl, || {
+        ctl.log()
+            .lines()
+            .find(|l| l.contains("health listening"))
+            .and_then(|l| l.rsplit("127.0.0.1:").next())
+            .and_then(|p| {
+                p.trim()
+                    .trim_end_matches(|c: char| !c.is_ascii_digit())
+                    .parse::<u16>()
+                    .ok()
+            })
+    });
     wait_for("readiness", Duration::from_secs(30), ctl, || {
         (get_status(port, "/readyz") == 200).then_some(())
     });
@@ -1205,7 +1200,14 @@ spec:
             url = daemon.url("platform.git")
         ),
     );
-    let p = wait_platform(c, &leader, ns, "hs", "ReconciliationSucceeded", Some(&first));
+    let p = wait_platform(
+        c,
+        &leader,
+        ns,
+        "hs",
+        "ReconciliationSucceeded",
+        Some(&first),
+    );
     let hook = p["status"]["webhookPath"].as_str().unwrap().to_string();
     let standby_port = free_port();
     let standby = Controller::start(c, ns, Some(standby_port));
@@ -1231,7 +1233,14 @@ spec:
             (code == 202).then_some(())
         },
     );
-    wait_platform(c, &leader, ns, "hs", "ReconciliationSucceeded", Some(&second));
+    wait_platform(
+        c,
+        &leader,
+        ns,
+        "hs",
+        "ReconciliationSucceeded",
+        Some(&second),
+    );
     assert!(
         standby.log().contains("passed to the leader"),
         "{}",
