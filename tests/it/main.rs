@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod cluster;
 mod controller;
+mod crash;
 mod git_server;
 mod git_source;
 mod graph_svg;
