@@ -257,6 +257,15 @@ impl Controller {
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The log of the process running now.
+    fn current_log(&self) -> String {
+        let text = self.log_text();
+        let marker = format!("===== run {} =====", self.runs);
+        text.split_once(&marker)
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default()
+    }
 }
 
 impl Drop for Controller {
@@ -311,7 +320,10 @@ impl Reader {
             http::header::USER_AGENT,
             http::HeaderValue::from_static("distro-crash-test"),
         ));
-        let client = kube::Client::try_from(config).expect("a client for the test cluster");
+        // The client spawns its connection task: build it inside the runtime.
+        let client = runtime
+            .block_on(async { kube::Client::try_from(config) })
+            .expect("a client for the test cluster");
         Reader { runtime, client }
     }
 
@@ -532,32 +544,82 @@ fn assert_inventories(reader: &Reader, namespace: &str, prefix: &str, commit: &s
 // SIGKILL
 
 /// One SIGKILL: once `ready` releases are Ready at the revision being
-/// installed, and `jitter` later.
+/// installed, and `jitter` later; with `mid_release`, at once when a
+/// release has objects in the cluster but is not Ready yet (between its
+/// first apply and its last status write).
 #[derive(Debug)]
 struct KillPoint {
     ready: usize,
     jitter: Duration,
+    mid_release: bool,
 }
 
 /// [`KILLS`] kill points from `seed`: the first `before` during the install
 /// of the first commit, the rest during the second one (pushed while the
-/// controller is down), each phase in order of progress.
+/// controller is down), each phase in order of progress. The last kill of
+/// the first phase lands inside a release, so that the second commit
+/// arrives while a release's objects exist and its apply has not finished.
 fn kill_plan(seed: u64) -> (usize, Vec<KillPoint>) {
     let mut rng = Rng(seed);
     let before = 4 + rng.below(4) as usize;
-    let mut phase = |n: usize| {
+    let mut phase = |n: usize, below: usize| {
         let mut points: Vec<KillPoint> = (0..n)
             .map(|_| KillPoint {
-                ready: rng.below(RELEASES as u64) as usize,
-                jitter: Duration::from_millis(rng.below(1500)),
+                ready: rng.below(below as u64) as usize,
+                jitter: Duration::from_millis(rng.below(1000)),
+                mid_release: false,
             })
             .collect();
         points.sort_by_key(|p| p.ready);
         points
     };
-    let mut points = phase(before);
-    points.extend(phase(KILLS - before));
+    let mut points = phase(before, RELEASES / 2);
+    if let Some(last) = points.last_mut() {
+        last.jitter = Duration::ZERO;
+        last.mid_release = true;
+    }
+    points.extend(phase(KILLS - before, RELEASES));
     (before, points)
+}
+
+/// Whether some release of Platform `namespace/crash` has its `-extra`
+/// ConfigMap (the object the second commit removes) in the cluster but is
+/// not Ready at `commit`.
+fn a_release_is_mid_apply(reader: &Reader, namespace: &str, prefix: &str, commit: &str) -> bool {
+    let unfinished: BTreeSet<(String, String)> = reader
+        .releases(namespace, "crash")
+        .iter()
+        .filter(|r| {
+            condition(r, "Ready")["status"] != "True"
+                || r["status"]["sourceRevision"] != format!("main@sha1:{commit}")
+        })
+        .map(|r| {
+            (
+                r["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                r["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    release_namespaces(prefix).iter().any(|ns| {
+        reader
+            .list(&format!(
+                "/api/v1/namespaces/{ns}/configmaps?labelSelector={RELEASE_LABEL}"
+            ))
+            .iter()
+            .filter(|o| {
+                o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.ends_with("-extra"))
+            })
+            .filter_map(|o| o["metadata"]["labels"][RELEASE_LABEL].as_str())
+            .any(|release| unfinished.contains(&(ns.clone(), release.to_string())))
+    })
 }
 
 /// SIGKILL at seeded points of a cold install, a restart after each; the
@@ -576,6 +638,18 @@ fn sigkill_during_a_cold_install_converges_without_orphans() {
     eprintln!("crash seed {seed} (replay: DISTRO_CRASH_SEED={seed}); kill points: {plan:?}");
     let c = cluster();
     let (ns, prefix) = ("crash-kill", "crash-kill");
+    // A cluster reused from an earlier run may hold that run's objects:
+    // orphans this run did not make would fail it.
+    let mut leftovers = vec![ns.to_string()];
+    leftovers.extend(release_namespaces(prefix));
+    let mut delete = vec![
+        "delete",
+        "namespace",
+        "--ignore-not-found",
+        "--timeout=120s",
+    ];
+    delete.extend(leftovers.iter().map(String::as_str));
+    c.kubectl_ok(&delete);
     let repos = tempfile::tempdir().unwrap();
     let repo = Repo::init(repos.path(), "platform.git");
     write_platform(&repo, prefix, true);
@@ -586,6 +660,7 @@ fn sigkill_during_a_cold_install_converges_without_orphans() {
     let mut ctl = Controller::start(c, ns, &["--leader-elect=false"]);
     create_platform(c, &ctl, &reader, ns, &daemon.url("platform.git"));
 
+    let started = Instant::now();
     let mut commit = first.clone();
     for (i, point) in plan.iter().enumerate() {
         wait_for(
@@ -595,10 +670,15 @@ fn sigkill_during_a_cold_install_converges_without_orphans() {
             ),
             Duration::from_secs(120),
             &ctl,
-            || (reader.ready_at(ns, "crash", &commit) >= point.ready).then_some(()),
+            || {
+                (reader.ready_at(ns, "crash", &commit) >= point.ready
+                    && (!point.mid_release || a_release_is_mid_apply(&reader, ns, prefix, &commit)))
+                .then_some(())
+            },
         );
         std::thread::sleep(point.jitter);
         ctl.kill();
+        eprintln!("kill {i} at {:?}: {point:?}", started.elapsed());
         if i + 1 == before {
             write_platform(&repo, prefix, false);
             commit = repo.commit("second: no extra ConfigMaps");
@@ -608,6 +688,15 @@ fn sigkill_during_a_cold_install_converges_without_orphans() {
     }
 
     let p = wait_converged(&reader, &ctl, ns, "crash", &commit);
+    // The last restart may come after the platform converged: the process
+    // started last must still reconcile it (and find nothing to do).
+    wait_for(
+        "a reconcile by the controller started last",
+        Duration::from_secs(60),
+        &ctl,
+        || ctl.current_log().contains("reconciled").then_some(()),
+    );
+    eprintln!("converged at {:?}", started.elapsed());
     assert_eq!(p["status"]["releases"]["total"], RELEASES, "{p}");
     assert_inventories(&reader, ns, prefix, &commit, seed);
 }
