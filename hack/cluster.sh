@@ -28,6 +28,7 @@ KUBECTL=${KUBECTL:-kubectl}
 BUILD_LOCK_TIMEOUT=${DISTRO_CLUSTER_BUILD_LOCK_TIMEOUT:-3600}
 START_TIMEOUT=${DISTRO_CLUSTER_START_TIMEOUT:-120}
 STOP_TIMEOUT=${DISTRO_CLUSTER_STOP_TIMEOUT:-15}
+APISERVER_STOP_TIMEOUT=${DISTRO_CLUSTER_APISERVER_STOP_TIMEOUT:-5}
 SELFTEST_TIMEOUT=${DISTRO_CLUSTER_SELFTEST_TIMEOUT:-180}
 
 NODE_COUNT=${DISTRO_CLUSTER_NODES:-3}
@@ -53,8 +54,8 @@ usage: $0 COMMAND [DIR]
               prints 'export KUBECONFIG=DIR/kubeconfig'
   down DIR    stop the processes listed in DIR/pids
   stop-apiserver DIR
-              stop only the kube-apiserver (SIGTERM, then SIGKILL); etcd and
-              the other components keep running
+              stop only the kube-apiserver (SIGTERM, SIGKILL after 5 s); etcd
+              and the other components keep running
   start-apiserver DIR
               start the kube-apiserver again with the flags 'up' recorded in
               DIR/kube-apiserver.cmd; its audit events are appended to
@@ -668,7 +669,9 @@ cmd_stop_apiserver() {
 	pid=$(cat "$DIR/kube-apiserver.pid")
 	[[ $pid =~ ^[0-9]+$ ]] || die "$DIR/kube-apiserver.pid does not hold a pid"
 	ours "$pid" || die "kube-apiserver (pid $pid) of $DIR is not running"
-	stop_pids "$pid"
+	# It stops listening at once on SIGTERM, then can take a while in its
+	# shutdown hooks (with etcd still up): a short grace before SIGKILL.
+	STOP_TIMEOUT=$APISERVER_STOP_TIMEOUT stop_pids "$pid"
 	log "stopped kube-apiserver (pid $pid)"
 }
 

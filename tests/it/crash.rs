@@ -463,8 +463,15 @@ spec:
 /// Every release Ready at `commit`, and each release's inventory is exactly
 /// the set of objects labelled with it: nothing labelled with a release is
 /// missing from its inventory (an orphan no prune would ever find), and no
-/// inventory entry is a ghost.
-fn assert_inventories(reader: &Reader, namespace: &str, prefix: &str, commit: &str, seed: u64) {
+/// inventory entry is a ghost. With `extra`, every release has its
+/// `-extra` ConfigMap.
+fn assert_inventories(
+    reader: &Reader,
+    namespace: &str,
+    prefix: &str,
+    (commit, extra): (&str, bool),
+    seed: u64,
+) {
     let releases = reader.releases(namespace, "crash");
     assert_eq!(releases.len(), RELEASES, "seed {seed}");
     let mut inventories: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
@@ -536,7 +543,8 @@ fn assert_inventories(reader: &Reader, namespace: &str, prefix: &str, commit: &s
             "seed {seed}: Release {}/{}: inventory and objects differ",
             key.0, key.1
         );
-        assert_eq!(objects.len(), CONFIGMAPS + 1, "seed {seed}: {objects:?}");
+        let expected = CONFIGMAPS + 1 + usize::from(extra);
+        assert_eq!(objects.len(), expected, "seed {seed}: {objects:?}");
     }
 }
 
@@ -698,7 +706,7 @@ fn sigkill_during_a_cold_install_converges_without_orphans() {
     );
     eprintln!("converged at {:?}", started.elapsed());
     assert_eq!(p["status"]["releases"]["total"], RELEASES, "{p}");
-    assert_inventories(&reader, ns, prefix, &commit, seed);
+    assert_inventories(&reader, ns, prefix, (&commit, false), seed);
 }
 
 // ---------------------------------------------------------------------------
@@ -774,6 +782,8 @@ fn the_apiserver_restarting_mid_reconcile_is_survived() {
     );
     let warnings = |log: &str| log.matches(" WARN ").count();
     let before = warnings(&ctl.log_text());
+    let log_at_stop = ctl.log_text().len();
+    let stopped = Instant::now();
     cluster_sh("stop-apiserver", &dir);
     // The controller notices (its Platform watch fails) before the API
     // server comes back.
@@ -787,9 +797,22 @@ fn the_apiserver_restarting_mid_reconcile_is_survived() {
         .map(|t| t.lines().count())
         .unwrap_or(0);
     cluster_sh("start-apiserver", &dir);
+    let away = stopped.elapsed();
+    let outage: String = ctl.log_text()[log_at_stop..].to_string();
+    // Backoff, not a retry loop: failed reconciles are retried after 2 s,
+    // 4 s, 8 s..., so k retries take at least 2^(k+1) - 2 seconds. Counted
+    // against the outage's measured length, a slower machine only makes
+    // fewer retries.
+    let reconciles = outage.matches("INFO reconciling platform=").count();
+    let allowed = 2 + (away.as_secs_f64() + 2.0).log2() as usize;
+    eprintln!("API server away for {away:?}: {reconciles} reconciles started (at most {allowed})");
+    assert!(
+        reconciles <= allowed,
+        "{reconciles} reconciles in {away:?} without an API server:\n{outage}"
+    );
 
     wait_converged(&reader, &ctl, ns, "crash", &commit);
-    assert_inventories(&reader, ns, prefix, &commit, 0);
+    assert_inventories(&reader, ns, prefix, (&commit, true), 0);
     let events = audit_events(&dir, mark);
     // The Platform watch is back: a requested reconcile is seen and done.
     let work = tempfile::tempdir().unwrap();
