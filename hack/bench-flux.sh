@@ -156,8 +156,10 @@ bash "$CLUSTER_SH" build >/dev/null
 # ---------------------------------------------------------------------------
 log "creating the repository"
 git_() { git -c user.name=bench -c user.email=bench@example.invalid "$@"; }
-export GIT_CONFIG_NOSYSTEM=1 HOME=$WORK/home
-mkdir -p "$HOME" "$WORK/repos" "$WORK/work"
+# Git reads no configuration of the machine or the user (HOME stays: the
+# cluster and Go caches live under it).
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+mkdir -p "$WORK/repos" "$WORK/work"
 cp -r "$ROOT/packages" "$ROOT/bundles" "$ROOT/platform.yaml" "$ROOT/distro.lock" "$WORK/work/"
 
 # flux_tree: flux/<release>/manifests.yaml from `distro render --out`, and
