@@ -68,7 +68,9 @@ build() {
 	mv -f "$work/$name" "$BIN/$name"
 	# The CRDs, for the benchmark to apply.
 	mkdir -p "$CACHE/$VERSION/crds"
-	cp "$dir"/config/crd/bases/*.yaml "$CACHE/$VERSION/crds/"
+	cp -f "$dir"/config/crd/bases/*.yaml "$CACHE/$VERSION/crds/"
+	# The module cache is read-only; the copies need not be.
+	chmod u+w "$CACHE/$VERSION"/crds/*.yaml
 	rm -rf "$work"
 	log "$name: built in $((SECONDS - start))s"
 }
