@@ -11,6 +11,8 @@
 #   hack/cluster.sh down DIR    stop the processes listed in DIR/pids
 #   hack/cluster.sh ensure DIR  keep the cluster in DIR if it answers, else
 #                               stop what is left of it and start it anew
+#   hack/cluster.sh stop-apiserver DIR    stop only the kube-apiserver of DIR
+#   hack/cluster.sh start-apiserver DIR   start it again with the same flags
 #   hack/cluster.sh selftest    up, run workloads to Ready, down
 set -euo pipefail
 
@@ -28,6 +30,7 @@ KUBECTL=${KUBECTL:-kubectl}
 BUILD_LOCK_TIMEOUT=${DISTRO_CLUSTER_BUILD_LOCK_TIMEOUT:-3600}
 START_TIMEOUT=${DISTRO_CLUSTER_START_TIMEOUT:-120}
 STOP_TIMEOUT=${DISTRO_CLUSTER_STOP_TIMEOUT:-15}
+APISERVER_STOP_TIMEOUT=${DISTRO_CLUSTER_APISERVER_STOP_TIMEOUT:-5}
 SELFTEST_TIMEOUT=${DISTRO_CLUSTER_SELFTEST_TIMEOUT:-180}
 
 NODE_COUNT=${DISTRO_CLUSTER_NODES:-3}
@@ -54,6 +57,13 @@ usage: $0 COMMAND [DIR]
   down DIR    stop the processes listed in DIR/pids
   ensure DIR  reuse the cluster in DIR when it answers /readyz; otherwise
               stop whatever still runs from DIR, delete DIR, start anew
+  stop-apiserver DIR
+              stop only the kube-apiserver (SIGTERM, SIGKILL after 5 s); etcd
+              and the other components keep running
+  start-apiserver DIR
+              start the kube-apiserver again with the flags 'up' recorded in
+              DIR/kube-apiserver.cmd; its audit events are appended to
+              DIR/audit.log
   selftest    start a cluster in a temporary directory, bring a Deployment,
               DaemonSet, StatefulSet and Job to Ready, stop it
 
@@ -347,7 +357,8 @@ EOF
 }
 
 # start NAME CMD...: runs CMD in the background in its own session, logging to
-# logs/NAME.log, and records its pid.
+# logs/NAME.log (appended: a component started again keeps its earlier
+# lines), and records its pid in DIR/pids and DIR/NAME.pid.
 start() {
 	local name=$1
 	shift
@@ -356,9 +367,10 @@ start() {
 	# No proxy settings reach the components: everything they talk to is on
 	# 127.0.0.1, and nothing may leave the machine through a proxy.
 	"${launcher[@]}" env -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY -u http_proxy -u https_proxy -u all_proxy \
-		NO_PROXY='*' no_proxy='*' "$@" </dev/null >"$DIR/logs/$name.log" 2>&1 6>&- 7>&- 8>&- 9>&- &
+		NO_PROXY='*' no_proxy='*' "$@" </dev/null >>"$DIR/logs/$name.log" 2>&1 6>&- 7>&- 8>&- 9>&- &
 	local pid=$!
 	echo "$pid" >>"$DIR/pids"
+	echo "$pid" >"$DIR/$name.pid"
 	PROC_NAMES+=("$name")
 	PROC_PIDS+=("$pid")
 	log "started $name (pid $pid)"
@@ -431,7 +443,7 @@ cmd_up() {
 	local t0
 	t0=$(now)
 	exec 7>&2
-	rm -rf "$DIR/pki" "$DIR/etcd" "$DIR/logs" "$DIR/kwok" "$DIR/pids" "$DIR/audit.log"
+	rm -rf "$DIR/pki" "$DIR/etcd" "$DIR/logs" "$DIR/kwok" "$DIR/pids" "$DIR"/*.pid "$DIR"/audit*.log
 	mkdir -p "$DIR/logs" "$DIR/kwok"
 	: >"$DIR/pids"
 	PROC_NAMES=()
@@ -470,36 +482,42 @@ cmd_up() {
 		--log-level=warn
 	wait_for "etcd on 127.0.0.1:$etcd_port" "$START_TIMEOUT" http_ok "http://127.0.0.1:$etcd_port/health"
 
-	start kube-apiserver "$BIN_DIR/kube-apiserver" \
-		--bind-address=127.0.0.1 \
-		--advertise-address=127.0.0.1 \
-		--endpoint-reconciler-type=none \
-		--secure-port="$api_port" \
-		--etcd-servers="http://127.0.0.1:$etcd_port" \
-		--tls-cert-file="$pki/apiserver.crt" \
-		--tls-private-key-file="$pki/apiserver.key" \
-		--client-ca-file="$pki/ca.crt" \
-		--requestheader-client-ca-file="$pki/front-proxy-ca.crt" \
-		--requestheader-allowed-names=front-proxy-client \
-		--requestheader-username-headers=X-Remote-User \
-		--requestheader-group-headers=X-Remote-Group \
-		--requestheader-extra-headers-prefix=X-Remote-Extra- \
-		--proxy-client-cert-file="$pki/front-proxy-client.crt" \
-		--proxy-client-key-file="$pki/front-proxy-client.key" \
-		--service-account-issuer=https://kubernetes.default.svc.cluster.local \
-		--service-account-key-file="$pki/sa.pub" \
-		--service-account-signing-key-file="$pki/sa.key" \
-		--service-cluster-ip-range="$SERVICE_CIDR" \
-		--authorization-mode=RBAC \
-		--allow-privileged=true \
-		--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook \
-		--audit-policy-file="$DIR/audit-policy.yaml" \
-		--audit-log-path="$DIR/audit.log" \
-		--audit-log-mode=blocking \
-		--audit-log-format=json \
-		--audit-log-maxsize=0 \
-		--profiling=false \
-		--v=1
+	# Recorded so that start-apiserver can start it again exactly as here.
+	# The audit log is never rotated (a max size of 0 means lumberjack's
+	# default of 100 MB, not "unlimited"): tests and benchmarks count lines
+	# of the one file.
+	local -a apiserver=("$BIN_DIR/kube-apiserver"
+		--bind-address=127.0.0.1
+		--advertise-address=127.0.0.1
+		--endpoint-reconciler-type=none
+		--secure-port="$api_port"
+		--etcd-servers="http://127.0.0.1:$etcd_port"
+		--tls-cert-file="$pki/apiserver.crt"
+		--tls-private-key-file="$pki/apiserver.key"
+		--client-ca-file="$pki/ca.crt"
+		--requestheader-client-ca-file="$pki/front-proxy-ca.crt"
+		--requestheader-allowed-names=front-proxy-client
+		--requestheader-username-headers=X-Remote-User
+		--requestheader-group-headers=X-Remote-Group
+		--requestheader-extra-headers-prefix=X-Remote-Extra-
+		--proxy-client-cert-file="$pki/front-proxy-client.crt"
+		--proxy-client-key-file="$pki/front-proxy-client.key"
+		--service-account-issuer=https://kubernetes.default.svc.cluster.local
+		--service-account-key-file="$pki/sa.pub"
+		--service-account-signing-key-file="$pki/sa.key"
+		--service-cluster-ip-range="$SERVICE_CIDR"
+		--authorization-mode=RBAC
+		--allow-privileged=true
+		--disable-admission-plugins=MutatingAdmissionWebhook,ValidatingAdmissionWebhook
+		--audit-policy-file="$DIR/audit-policy.yaml"
+		--audit-log-path="$DIR/audit.log"
+		--audit-log-mode=blocking
+		--audit-log-format=json
+		--audit-log-maxsize=1048576
+		--profiling=false
+		--v=1)
+	printf '%s\0' "${apiserver[@]}" >"$DIR/kube-apiserver.cmd"
+	start kube-apiserver "${apiserver[@]}"
 	# The controller manager exits when it starts before the apiserver has
 	# bootstrapped its RBAC roles: wait for /readyz first.
 	wait_for "kube-apiserver /readyz on 127.0.0.1:$api_port" "$START_TIMEOUT" kcq get --raw /readyz
@@ -664,6 +682,46 @@ cmd_ensure() {
 }
 
 # ---------------------------------------------------------------------------
+# stop-apiserver / start-apiserver: the API server going away and coming back
+# while etcd and its clients keep running, as in a control plane upgrade.
+
+cmd_stop_apiserver() {
+	[[ $# -eq 1 ]] || usage
+	[[ -d $1 ]] || die "$1 is not a directory"
+	DIR=$(abs_dir "$1")
+	[[ -s $DIR/kube-apiserver.pid ]] || die "no $DIR/kube-apiserver.pid: was the cluster started with '$0 up'?"
+	local pid
+	pid=$(cat "$DIR/kube-apiserver.pid")
+	[[ $pid =~ ^[0-9]+$ ]] || die "$DIR/kube-apiserver.pid does not hold a pid"
+	ours "$pid" || die "kube-apiserver (pid $pid) of $DIR is not running"
+	# It stops listening at once on SIGTERM, then can take a while in its
+	# shutdown hooks (with etcd still up): a short grace before SIGKILL.
+	STOP_TIMEOUT=$APISERVER_STOP_TIMEOUT stop_pids "$pid"
+	log "stopped kube-apiserver (pid $pid)"
+}
+
+cmd_start_apiserver() {
+	[[ $# -eq 1 ]] || usage
+	[[ -d $1 ]] || die "$1 is not a directory"
+	DIR=$(abs_dir "$1")
+	[[ -s $DIR/kube-apiserver.cmd ]] || die "no $DIR/kube-apiserver.cmd: was the cluster started with '$0 up'?"
+	if [[ -s $DIR/kube-apiserver.pid ]] && ours "$(cat "$DIR/kube-apiserver.pid")"; then
+		die "kube-apiserver of $DIR is running already"
+	fi
+	local -a apiserver=()
+	mapfile -d '' -t apiserver <"$DIR/kube-apiserver.cmd"
+	((${#apiserver[@]} > 1)) || die "$DIR/kube-apiserver.cmd is empty"
+	PROC_NAMES=()
+	PROC_PIDS=()
+	local t0
+	t0=$(now)
+	start kube-apiserver "${apiserver[@]}"
+	wait_for "kube-apiserver /readyz" "$START_TIMEOUT" kcq get --raw /readyz ||
+		die "kube-apiserver did not become ready; see $DIR/logs/kube-apiserver.log"
+	log "kube-apiserver ready again in $(($(now) - t0))s"
+}
+
+# ---------------------------------------------------------------------------
 # selftest
 
 selftest_manifest() {
@@ -789,6 +847,8 @@ main() {
 	up) cmd_up "$@" ;;
 	down) cmd_down "$@" ;;
 	ensure) cmd_ensure "$@" ;;
+	stop-apiserver) cmd_stop_apiserver "$@" ;;
+	start-apiserver) cmd_start_apiserver "$@" ;;
 	selftest) [[ $# -eq 0 ]] || usage && cmd_selftest ;;
 	-h | --help | help) usage ;;
 	*) usage ;;

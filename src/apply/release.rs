@@ -116,15 +116,34 @@ async fn run(
         })?;
     let rev = ReleaseRecord::revision(&release.version, &release.digest);
     let revision_changed = previous.as_ref().is_none_or(|p| p.digest != release.digest);
-    if revision_changed {
+    // Write-ahead inventory: every object about to be applied is recorded
+    // before the first apply. A process killed between an apply and the
+    // final status write would otherwise leave objects that no inventory
+    // lists, and that no later prune would ever find.
+    let desired: Vec<InventoryEntry> = release
+        .objects
+        .iter()
+        .map(|o| {
+            object::inventory_entry(
+                &o.api_version,
+                &o.key.kind,
+                o.key.namespace.as_deref(),
+                &o.key.name,
+            )
+        })
+        .collect();
+    let intended = union(&record.inventory, &desired);
+    let mut record = record;
+    if revision_changed || intended.len() != record.inventory.len() {
         let progressing = Summary {
             reason: Reason::Progressing,
             message: format!("applying revision {rev}"),
         };
         ctx.store
-            .write_status(&record, &progressing, None, None)
+            .write_status(&record, &progressing, Some(&intended), None)
             .await
             .map_err(|e| apply_failed(&e))?;
+        record.inventory = intended;
     }
 
     let mut applied = Vec::new();

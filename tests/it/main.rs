@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod cluster_script;
 mod controller;
+mod crash;
 mod drift;
 mod git_server;
 mod git_source;

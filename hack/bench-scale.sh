@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# Scale benchmark of `distro controller`: a generated platform of RELEASES
+# releases x 10 objects on a random dependency graph LEVELS deep
+# (hack/bench/scale-gen.py, seed SEED), followed from a `git daemon`
+# repository on 127.0.0.1, on a fresh local control plane:
+#
+#   1. cold install: Platform created -> Ready at the first commit;
+#   2. no-op reconcile: a requested reconcile (what `distro reconcile
+#      platform` sets) at the same commit;
+#   3. one changed release: a commit that changes one release's values,
+#      then a requested reconcile -> Ready at the new commit;
+#
+# each with its time and the controller's API requests (audit log), and the
+# controller's peak RSS (VmHWM) at the end. The baseline, on another fresh
+# cluster in the same run, is the floor a plain script reaches: the same
+# rendered objects (`distro render --out`) applied with
+# `kubectl apply --server-side`, KUBECTL_PARALLEL processes at once, no
+# order, then `kubectl wait` for every Deployment; then the same again
+# (no-op), then the changed release's file.
+#
+#   hack/bench-scale.sh                          1000 releases, 12 levels
+#   RELEASES=200 LEVELS=10 hack/bench-scale.sh   a smaller run
+#   CONCURRENCY=16 hack/bench-scale.sh           the controller's --concurrency (default 16)
+#   KUBECTL_PARALLEL=16 KUBECTL_FILES=5 hack/bench-scale.sh   kubectl processes at once, files each
+#   DISTRO_BIN=path/to/distro hack/bench-scale.sh  skip the cargo build
+#   KEEP=1 hack/bench-scale.sh                   keep the work directory
+#
+# Goals: controller peak RSS under 100 MiB at 1000 releases; cold install
+# within 1.5x of the kubectl floor. Clusters run one after the other.
+# Exit codes: 0 goals met, 1 a goal missed, 2 the benchmark itself failed.
+# The last line is machine-readable (bench-scale: key=value ...).
+set -euo pipefail
+
+RELEASES=${RELEASES:-1000}
+LEVELS=${LEVELS:-12}
+SEED=${SEED:-1}
+CONCURRENCY=${CONCURRENCY:-16}
+KUBECTL_PARALLEL=${KUBECTL_PARALLEL:-16}
+KUBECTL_FILES=${KUBECTL_FILES:-5}
+WAIT=${WAIT:-1800}
+KEEP=${KEEP:-0}
+KUBECTL=${KUBECTL:-kubectl}
+GOAL_RSS_MIB=${GOAL_RSS_MIB:-100}
+GOAL_RATIO=${GOAL_RATIO:-1.5}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CLUSTER_SH=$ROOT/hack/cluster.sh
+GEN=$ROOT/hack/bench/scale-gen.py
+AUDIT=$ROOT/hack/bench/apply-audit.py
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() {
+	printf 'bench-scale: %s\n' "$*" >&2
+	exit 2
+}
+
+for tool in python3 git curl; do
+	command -v "$tool" >/dev/null || die "$tool is required"
+done
+command -v "$KUBECTL" >/dev/null || die "no kubectl ($KUBECTL)"
+
+# Everything talks to 127.0.0.1 only: no proxy may be involved.
+unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
+export NO_PROXY='*' no_proxy='*'
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
+PIDS=()
+CLUSTERS=()
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local pid dir
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	for dir in "${CLUSTERS[@]}"; do
+		[[ -f $dir/pids ]] && bash "$CLUSTER_SH" down "$dir" >>"$WORK/cluster-down.log" 2>&1
+	done
+	if [[ $KEEP == 1 || $rc -gt 1 ]]; then
+		printf 'bench-scale: logs and audit logs kept in %s\n' "$WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+now_ns() { date +%s%N; }
+secs() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+lines() { wc -l <"$1" | tr -d ' '; }
+# requests FROM TO PREFIX: the key=value counts of hack/bench/apply-audit.py.
+requests() { python3 "$AUDIT" "$AUDIT_LOG" "$1" "$2" "$3"; }
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# up NAME: a fresh cluster in $WORK/NAME; sets KUBECONFIG and AUDIT_LOG.
+up() {
+	local dir=$WORK/$1
+	CLUSTERS+=("$dir")
+	bash "$CLUSTER_SH" up "$dir" >/dev/null 2>"$WORK/$1-up.log" || {
+		tail -n 20 "$WORK/$1-up.log" >&2
+		die "the cluster $1 did not start"
+	}
+	export KUBECONFIG=$dir/kubeconfig
+	AUDIT_LOG=$dir/audit.log
+}
+down() { bash "$CLUSTER_SH" down "$WORK/$1" >>"$WORK/cluster-down.log" 2>&1; }
+
+# wait_for WHAT CMD...: runs CMD every 0.5 s until it succeeds, at most $WAIT s.
+wait_for() {
+	local what=$1 deadline=$(($(date +%s) + WAIT))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[[ $(date +%s) -lt $deadline ]] || {
+			[[ -f $WORK/controller.log ]] && tail -n 30 "$WORK/controller.log" >&2
+			die "timed out waiting for $what"
+		}
+		sleep 0.5
+	done
+}
+
+if [[ -n ${DISTRO_BIN:-} ]]; then
+	DISTRO=$DISTRO_BIN
+else
+	log "building distro (release)"
+	(cd "$ROOT" && cargo build --release --locked --quiet) || die "cargo build failed"
+	DISTRO=${CARGO_TARGET_DIR:-$ROOT/target}/release/distro
+fi
+[[ -x $DISTRO ]] || die "no distro binary at $DISTRO"
+bash "$CLUSTER_SH" build >/dev/null
+
+log "generating $RELEASES releases x 10 objects, $LEVELS levels (seed $SEED)"
+git_() { git -c user.name=bench -c user.email=bench@example.invalid "$@"; }
+# Git reads no configuration of the machine or the user (HOME stays: the
+# cluster and Go caches live under it).
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
+mkdir -p "$WORK/repos"
+python3 "$GEN" --releases "$RELEASES" --levels "$LEVELS" --seed "$SEED" --out "$WORK/work"
+(cd "$WORK/work" && "$DISTRO" render --out "$WORK/rendered" >/dev/null) || die "distro render failed"
+CHANGED=$(printf 'svc-%04d' $((RELEASES / 2)))
+python3 "$GEN" --releases "$RELEASES" --levels "$LEVELS" --seed "$SEED" --change $((RELEASES / 2)) --out "$WORK/changed"
+(cd "$WORK/changed" && "$DISTRO" render --out "$WORK/rendered-changed" >/dev/null) || die "distro render failed"
+OBJECTS=$(grep -c '^kind:' "$WORK"/rendered/*.yaml | awk -F: '{ n += $2 } END { print n }')
+
+git init --quiet --bare "$WORK/repos/platform.git"
+(cd "$WORK/work" && git init --quiet -b main && git_ add -A && git_ commit --quiet -m first &&
+	git remote add origin "$WORK/repos/platform.git" && git push --quiet origin main)
+FIRST=$(git -C "$WORK/work" rev-parse HEAD)
+GIT_PORT=$(free_port)
+/usr/lib/git-core/git-daemon --reuseaddr --base-path="$WORK/repos" --export-all \
+	--listen=127.0.0.1 --port="$GIT_PORT" "$WORK/repos" 2>"$WORK/git-daemon.log" &
+PIDS+=($!)
+
+# ---------------------------------------------------------------------------
+log "distro controller on a fresh cluster"
+up distro
+RUST_LOG=info "$DISTRO" controller --namespace distro-system --state-dir "$WORK/state" \
+	--concurrency "$CONCURRENCY" --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 \
+	2>"$WORK/controller.log" &
+CONTROLLER=$!
+PIDS+=("$CONTROLLER")
+crd_established() {
+	[[ $("$KUBECTL" get crd platforms.distro.dev -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]]
+}
+wait_for "the Platform CRD" crd_established
+# ready_at SHA: the Platform is Ready with lastAppliedRevision at SHA.
+ready_at() {
+	local out
+	out=$("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.lastAppliedRevision} {.status.conditions[?(@.type=="Ready")].status}')
+	[[ $out == "main@sha1:$1 True" ]]
+}
+"$KUBECTL" create namespace distro-system >/dev/null
+
+log "cold install ($RELEASES releases, $OBJECTS objects)"
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+"$KUBECTL" apply --server-side -f - >/dev/null <<EOF
+apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {name: scale, namespace: distro-system}
+spec:
+  source:
+    git: {url: "git://127.0.0.1:$GIT_PORT/platform.git"}
+  interval: 60m
+  timeout: 10m
+EOF
+wait_for "the cold install" ready_at "$FIRST"
+D_COLD=$(secs "$t0" "$(now_ns)")
+D_COLD_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
+
+# reconcile_now: what `distro reconcile platform` does (the requestedAt
+# annotation), through kubectl so that only the controller's requests carry
+# distro's user agent; then waits until the controller handled it, Ready.
+reconcile_now() {
+	local stamp
+	stamp=$(date +%s%N)
+	"$KUBECTL" -n distro-system annotate --overwrite platform scale "reconcile.distro.dev/requestedAt=$stamp" >/dev/null
+	handled() {
+		[[ $("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.lastHandledReconcileAt} {.status.conditions[?(@.type=="Ready")].status}') == "$stamp True" ]]
+	}
+	wait_for "the requested reconcile" handled
+}
+
+log "no-op reconcile"
+sleep 2
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+reconcile_now
+D_NOOP=$(secs "$t0" "$(now_ns)")
+D_NOOP_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
+
+log "one changed release ($CHANGED)"
+cp "$WORK/changed/bundles/scale.yaml" "$WORK/work/bundles/scale.yaml"
+cp "$WORK/changed/distro.lock" "$WORK/work/distro.lock" 2>/dev/null || true
+(cd "$WORK/work" && git_ commit --quiet -am "change $CHANGED" && git push --quiet origin main)
+SECOND=$(git -C "$WORK/work" rev-parse HEAD)
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+reconcile_now
+wait_for "the change" ready_at "$SECOND"
+D_CHANGE=$(secs "$t0" "$(now_ns)")
+D_CHANGE_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
+
+D_RSS_KIB=$(awk '/^VmHWM:/ { print $2 }' "/proc/$CONTROLLER/status")
+D_RSS_MIB=$(awk -v k="$D_RSS_KIB" 'BEGIN { printf "%.1f", k / 1024 }')
+kill -TERM "$CONTROLLER"
+wait "$CONTROLLER" 2>/dev/null || true
+down distro
+
+# ---------------------------------------------------------------------------
+log "kubectl apply --server-side ($KUBECTL_PARALLEL at once) on a fresh cluster"
+up kubectl
+python3 -c 'import json,sys; print("\n".join(sorted({r["namespace"] for r in json.load(open(sys.argv[1]))})))' \
+	"$WORK/rendered/index.json" >"$WORK/namespaces"
+[[ -s $WORK/namespaces ]] || die "no namespaces in $WORK/rendered/index.json"
+# apply_all DIR: every release file of DIR, KUBECTL_PARALLEL kubectl processes
+# at once, KUBECTL_FILES files each (one kubectl applies its objects one after
+# the other: few files per process keep the requests in flight).
+apply_all() {
+	find "$1" -name '*.yaml' -print0 | sort -z |
+		xargs -0 -n "$KUBECTL_FILES" -P "$KUBECTL_PARALLEL" sh -c '"$0" apply --server-side --field-manager=baseline $(printf -- " -f %s" "$@") >/dev/null' "$KUBECTL"
+}
+deployments_available() {
+	"$KUBECTL" wait deployment --all -A --for=condition=Available --timeout=600s >/dev/null
+}
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+awk '{ printf "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: %s}\n", $1 }' "$WORK/namespaces" |
+	"$KUBECTL" apply --server-side --field-manager=baseline -f - >/dev/null
+apply_all "$WORK/rendered" || die "kubectl apply failed"
+K_APPLY=$(secs "$t0" "$(now_ns)")
+deployments_available || die "the Deployments did not become Available"
+K_COLD=$(secs "$t0" "$(now_ns)")
+K_COLD_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" kubectl)
+
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+apply_all "$WORK/rendered" || die "kubectl apply failed"
+K_NOOP=$(secs "$t0" "$(now_ns)")
+K_NOOP_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" kubectl)
+
+mark=$(lines "$AUDIT_LOG")
+t0=$(now_ns)
+"$KUBECTL" apply --server-side --field-manager=baseline -f "$WORK/rendered-changed/$CHANGED.yaml" >/dev/null
+"$KUBECTL" -n "$(sed -n 's/^  namespace: //p' "$WORK/rendered-changed/$CHANGED.yaml" | head -n 1)" \
+	rollout status "deployment/$CHANGED" --timeout=600s >/dev/null
+K_CHANGE=$(secs "$t0" "$(now_ns)")
+K_CHANGE_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" kubectl)
+down kubectl
+
+# ---------------------------------------------------------------------------
+row() { printf '  %-22s %9s s %8s req %7s writes   | %9s s %8s req %7s writes   | %6s\n' "$@"; }
+cat <<EOF
+
+Scale: $RELEASES releases x 10 objects ($OBJECTS objects), $LEVELS levels, seed $SEED
+distro controller (--concurrency $CONCURRENCY) vs kubectl apply --server-side ($KUBECTL_PARALLEL parallel, + kubectl wait)
+                          distro                                     | kubectl                                    | time ratio
+EOF
+row "cold install" "$D_COLD" "$(field "$D_COLD_REQ" requests)" "$(field "$D_COLD_REQ" writes)" \
+	"$K_COLD" "$(field "$K_COLD_REQ" requests)" "$(field "$K_COLD_REQ" writes)" "$(ratio "$D_COLD" "$K_COLD")"
+row "no-op" "$D_NOOP" "$(field "$D_NOOP_REQ" requests)" "$(field "$D_NOOP_REQ" writes)" \
+	"$K_NOOP" "$(field "$K_NOOP_REQ" requests)" "$(field "$K_NOOP_REQ" writes)" "$(ratio "$D_NOOP" "$K_NOOP")"
+row "one changed release" "$D_CHANGE" "$(field "$D_CHANGE_REQ" requests)" "$(field "$D_CHANGE_REQ" writes)" \
+	"$K_CHANGE" "$(field "$K_CHANGE_REQ" requests)" "$(field "$K_CHANGE_REQ" writes)" "$(ratio "$D_CHANGE" "$K_CHANGE")"
+cat <<EOF
+  kubectl apply alone (no wait): $K_APPLY s
+  controller peak RSS (VmHWM): $D_RSS_MIB MiB (goal < $GOAL_RSS_MIB MiB)
+  distro cold-install requests by verb: $D_COLD_REQ
+  distro no-op requests by verb: $D_NOOP_REQ
+
+bench-scale: releases=$RELEASES levels=$LEVELS distro_cold_s=$D_COLD kubectl_cold_s=$K_COLD cold_ratio=$(ratio "$D_COLD" "$K_COLD") distro_noop_s=$D_NOOP distro_noop_requests=$(field "$D_NOOP_REQ" requests) distro_noop_writes=$(field "$D_NOOP_REQ" writes) distro_change_s=$D_CHANGE distro_change_requests=$(field "$D_CHANGE_REQ" requests) rss_mib=$D_RSS_MIB
+EOF
+
+rc=0
+awk -v r="$D_RSS_MIB" -v g="$GOAL_RSS_MIB" 'BEGIN { exit !(r < g) }' || rc=1
+awk -v d="$D_COLD" -v k="$K_COLD" -v g="$GOAL_RATIO" 'BEGIN { exit !(d <= g * k) }' || rc=1
+exit "$rc"
