@@ -26,6 +26,7 @@ pub mod kinds;
 pub mod lock;
 pub mod model;
 pub mod names;
+pub mod oci;
 pub mod pipeline;
 pub mod render;
 pub mod source;
