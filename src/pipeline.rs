@@ -28,6 +28,10 @@ pub enum Problem {
     Lock(#[from] lock::Error),
     #[error(transparent)]
     Selection(#[from] Selection),
+    #[error(transparent)]
+    Images(#[from] crate::oci::images::Error),
+    #[error(transparent)]
+    Relocate(#[from] crate::oci::relocate::Error),
 }
 
 /// A release or template named on the command line that is not there.
@@ -171,6 +175,11 @@ pub struct Options {
     pub kube_version: Option<semver::Version>,
     /// Record which layer set each value (`Release::origins`).
     pub origins: bool,
+    /// Rewrite every image to its copy in a private registry after
+    /// rendering (see [`crate::oci::relocate`]); the releases' digests are
+    /// those of the relocated manifests. An image the map lacks makes the
+    /// run invalid.
+    pub relocation: Option<std::sync::Arc<crate::oci::relocate::Relocation>>,
 }
 
 /// Which locked versions a run keeps.
@@ -381,13 +390,16 @@ pub fn render_with(
             .map(|r| (r.name.clone(), r))
             .collect();
     let selected = |name: &String| options.releases.is_empty() || options.releases.contains(name);
-    let releases: Vec<RenderedRelease> = loaded
+    let mut releases: Vec<RenderedRelease> = loaded
         .graph
         .order
         .iter()
         .filter(|name| selected(name))
         .filter_map(|name| by_name.remove(name))
         .collect();
+    if let Some(relocation) = &options.relocation {
+        releases = relocate(&loaded, releases, relocation)?;
+    }
     tracing::info!(
         releases = releases.len(),
         objects = releases.iter().map(|r| r.objects.len()).sum::<usize>(),
@@ -396,6 +408,35 @@ pub fn render_with(
         "rendered"
     );
     Ok(Rendered { loaded, releases })
+}
+
+/// Every release with its images relocated, or every image problem.
+fn relocate(
+    loaded: &Loaded,
+    releases: Vec<RenderedRelease>,
+    relocation: &crate::oci::relocate::Relocation,
+) -> Result<Vec<RenderedRelease>, Invalid> {
+    let mut problems = Vec::new();
+    let mut out = Vec::with_capacity(releases.len());
+    for rendered in &releases {
+        let dir = loaded
+            .distribution
+            .releases
+            .iter()
+            .find(|r| r.name == rendered.name)
+            .map(|r| r.package.dir.as_str())
+            .unwrap_or_default();
+        let shown = |o: &Object| loaded.snapshot.display(&format!("{dir}/{}", o.source));
+        match crate::oci::relocate::release(rendered, relocation, shown) {
+            Ok(r) => out.push(r),
+            Err(mut e) => problems.append(&mut e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(invalid(problems))
+    }
 }
 
 /// Writes `distro.lock` next to the platform file when the snapshot was read

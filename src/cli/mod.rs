@@ -9,6 +9,7 @@ mod controller;
 mod diff;
 mod graph;
 mod health;
+mod images;
 mod inputs;
 mod list;
 mod platform;
@@ -150,7 +151,7 @@ pub enum Command {
     Graph(graph::Args),
     /// Check everything render checks, print nothing on success.
     #[command(
-        after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n\nExit codes: 0 valid, 2 invalid input."
+        after_help = "Examples:\n  distro validate\n  distro validate --locked -p platform.yaml\n  distro validate --images          also: every image used is declared, every declared image used\n\nExit codes: 0 valid, 2 invalid input (with --images: also an image finding)."
     )]
     Validate(validate::Args),
     /// Render, validate, then server-side apply every release in dependency
@@ -159,6 +160,10 @@ pub enum Command {
         after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
     )]
     Apply(apply::Args),
+    /// Every container image the rendered distribution uses or declares,
+    /// with the releases that use it.
+    #[command(after_help = images::AFTER_HELP)]
+    Images(images::Args),
     /// Show what apply would change: a server-side dry run of every object.
     #[command(
         after_help = "Examples:\n  distro diff                 unified diff per changed object, objects to prune\n  distro diff && echo in sync\n\nSecret values are masked.\nExit codes: 0 no changes, 1 changes, 2 invalid input or another error, 3 cluster unreachable."
@@ -207,6 +212,7 @@ const fn const_format_help() -> &'static str {
         "  distro values app --show-origin   merged values, each key with the layer that set it\n",
         "  distro graph -o svg > graph.svg   picture of the release DAG\n",
         "  distro validate --locked          CI check: valid input, lock up to date\n",
+        "  distro images -o json             every container image, with the releases using it\n",
         "  distro update cilium              move one release to its newest matching version\n",
         "\n",
         "Exit codes:\n",
@@ -230,6 +236,7 @@ pub fn main() -> ExitCode {
         Command::Update(args) => update::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
         Command::Graph(args) => graph::run(&cli.global, args),
+        Command::Images(args) => images::run(&cli.global, args),
         Command::Validate(args) => {
             watching::run(&cli.global, args.watch, || validate::run(&cli.global, args))
         }

@@ -12,7 +12,7 @@ pub mod values;
 pub use bundle::{Bundle, ReleaseSpec};
 pub use error::{Error, at as at_line};
 pub use locate::{Step, line_of_path};
-pub use package::{Catalog, File, Package, PackageMeta, type_name};
+pub use package::{Catalog, DeclaredImage, File, Package, PackageMeta, type_name};
 pub use platform::{GitSource, OciSource, Platform, ReleaseOverride, Source, parse_duration};
 pub use release::{
     BundleEntry, DropReason, Dropped, Options, Pin, Release, check_dns_label, parse_kube_version,

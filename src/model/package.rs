@@ -21,9 +21,12 @@ pub struct PackageMeta {
     pub app_version: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// Images the manifests do not name (pulled at run time by an operator).
+    /// Every container image the package runs: those its manifests name,
+    /// and those an operator it installs starts at run time
+    /// (`deployedBy`). `distro images` lists them and `validate --images`
+    /// checks them against the rendered manifests.
     #[serde(default)]
-    pub images: Vec<String>,
+    pub images: Vec<DeclaredImage>,
     /// Kubernetes versions the package supports, as a semver requirement.
     #[serde(default)]
     pub kube_version: Option<String>,
@@ -35,6 +38,54 @@ pub struct PackageMeta {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub maintainers: Vec<Value>,
+}
+
+/// One entry of `images:` in `package.yaml`: a reference, or a map
+/// `{image: REF, deployedBy: WHO}` for an image that no manifest names
+/// because a component of the package starts it at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredImage {
+    /// The reference as written.
+    pub image: String,
+    /// What starts it (`virt-operator`), when no rendered manifest names it.
+    pub deployed_by: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for DeclaredImage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A map with unknown fields is refused like everywhere else in
+        // package.yaml; an untagged enum would only say "did not match".
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct Entry {
+            image: String,
+            deployed_by: String,
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = DeclaredImage;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an image reference, or a map with image and deployedBy")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<DeclaredImage, E> {
+                Ok(DeclaredImage {
+                    image: v.to_string(),
+                    deployed_by: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<DeclaredImage, A::Error> {
+                let entry = Entry::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(DeclaredImage {
+                    image: entry.image,
+                    deployed_by: Some(entry.deployed_by),
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// A file of a package, with its path relative to the package directory.
