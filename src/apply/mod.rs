@@ -62,6 +62,9 @@ pub struct Options {
     pub locked: bool,
     /// The render budget.
     pub render: crate::render::Options,
+    /// Rewrite every image to its copy in a private registry (`apply
+    /// --from`); see [`crate::oci::relocate`].
+    pub relocation: Option<std::sync::Arc<crate::oci::relocate::Relocation>>,
 }
 
 impl Default for Options {
@@ -75,6 +78,7 @@ impl Default for Options {
             source_revision: None,
             locked: false,
             render: crate::render::Options::default(),
+            relocation: None,
         }
     }
 }

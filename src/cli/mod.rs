@@ -7,12 +7,14 @@ mod cluster;
 mod completion;
 mod controller;
 mod diff;
+mod from;
 mod graph;
 mod health;
 mod images;
 mod inputs;
 mod list;
 mod platform;
+mod progress;
 mod render;
 mod status;
 mod update;
@@ -157,7 +159,7 @@ pub enum Command {
     /// Render, validate, then server-side apply every release in dependency
     /// order, wait for readiness, prune, and report.
     #[command(
-        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
+        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n  distro apply --from platform.tar --registry registry.local:5000/mirror\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
     )]
     Apply(apply::Args),
     /// Every container image the rendered distribution uses or declares,

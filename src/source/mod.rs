@@ -6,10 +6,13 @@
 //!
 //! - [`dir`]: a directory on disk (the command line).
 //! - [`git`]: a commit of a Git repository (the controller).
+//! - [`tarball`]: the distribution artifact inside a verified air-gap file.
 
 pub mod dir;
 
 pub mod git;
+
+pub mod tarball;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -26,6 +29,8 @@ pub enum Origin {
     /// A Git repository: its URL (without credentials) and the directory of
     /// the repository that holds the platform file.
     Git { url: String, path: String },
+    /// The distribution artifact of an air-gap file.
+    Tarball(PathBuf),
     /// Files built in memory (tests, other front ends).
     Memory,
 }
@@ -121,6 +126,8 @@ impl Snapshot {
             Origin::Git { path: dir, .. } if !dir.is_empty() && dir != "." => {
                 format!("{}/{path}", dir.trim_end_matches('/'))
             }
+            // As tar tools name a member: `platform.tar:packages/a/...`.
+            Origin::Tarball(file) => format!("{}:{path}", file.display()),
             _ => path.to_string(),
         }
     }

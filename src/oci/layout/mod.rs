@@ -20,6 +20,7 @@
 //!   a [`Layout`] to push or render from.
 //! - [`checksums`], [`signature`]: the two extra files.
 
+pub mod blob;
 pub mod checksums;
 pub mod descriptor;
 pub mod read;

@@ -375,20 +375,28 @@ impl Layout {
         })
     }
 
-    /// The bytes of a small blob (a manifest or index), checked against its
-    /// digest again.
+    /// The bytes of a manifest or index, checked against its digest again.
     ///
     /// # Errors
     /// Not in the file, over [`MAX_MANIFEST_BYTES`], or changed since it
     /// was verified.
     pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, Error> {
+        self.read_bounded(digest, MAX_MANIFEST_BYTES)
+    }
+
+    /// The bytes of a blob of at most `limit` bytes, checked against its
+    /// digest again.
+    ///
+    /// # Errors
+    /// Not in the file, over `limit`, or changed since it was verified.
+    pub fn read_bounded(&self, digest: &str, limit: u64) -> Result<Vec<u8>, Error> {
         let name = blob_entry(digest);
         let entry = self.entry(&name)?;
-        if entry.size > MAX_MANIFEST_BYTES {
+        if entry.size > limit {
             return Err(Error::TooLarge {
                 entry: name,
                 size: entry.size,
-                limit: MAX_MANIFEST_BYTES,
+                limit,
             });
         }
         let mut bytes = vec![0u8; entry.size as usize];
