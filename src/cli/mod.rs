@@ -7,9 +7,11 @@ mod cluster;
 mod completion;
 mod controller;
 mod diff;
+mod export;
 mod from;
 mod graph;
 mod health;
+mod import;
 mod images;
 mod inputs;
 mod list;
@@ -199,6 +201,14 @@ pub enum Command {
         after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed, 3 cluster unreachable."
     )]
     Resume(platform::Target),
+    /// Write the distribution and every image it needs into one air-gap
+    /// file (an OCI image layout in a tar).
+    #[command(after_help = export::AFTER_HELP)]
+    Export(export::Args),
+    /// Verify an air-gap file, push its images to a private registry by
+    /// digest, and print the relocation map.
+    #[command(after_help = import::AFTER_HELP)]
+    Import(import::Args),
     /// Print a shell completion script.
     #[command(after_help = completion::AFTER_HELP)]
     Completion(completion::Args),
@@ -237,6 +247,8 @@ pub fn main() -> ExitCode {
         Command::Values(args) => values::run(&cli.global, args),
         Command::Update(args) => update::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Validate(args) => {

@@ -31,7 +31,6 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use tokio::io::{AsyncSeekExt, AsyncWrite};
 
-use super::artifact::Built;
 use super::layout::descriptor::{Index, Manifest, media};
 use super::layout::signature::SigningKeyFile;
 use super::layout::write::{Slot, Writer};
@@ -142,6 +141,21 @@ pub struct ExportedImage {
     pub source_digest: Option<String>,
 }
 
+/// The distribution artifact's three blobs, as `distro push` builds them.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub manifest: Bytes,
+    pub config: Bytes,
+    pub layer: Bytes,
+}
+
+impl Artifact {
+    /// The manifest's digest.
+    pub fn digest(&self) -> String {
+        crate::source::sha256(&self.manifest)
+    }
+}
+
 /// An image resolved to everything it needs.
 struct Resolved {
     name: String,
@@ -178,7 +192,7 @@ impl Blob {
 /// untouched then.
 pub async fn export(
     dest: &Path,
-    artifact: &Built,
+    artifact: &Artifact,
     images: &[String],
     options: &Options,
     progress: Shared,
@@ -202,12 +216,8 @@ pub async fn export(
     resolved.sort_by(|a, b| a.name.cmp(&b.name));
 
     let mut blobs: BTreeMap<String, Blob> = BTreeMap::new();
-    for (digest, bytes) in [
-        (&artifact.digest, &artifact.manifest),
-        (&artifact.config_digest, &artifact.config),
-        (&artifact.layer_digest, &artifact.layer),
-    ] {
-        blobs.insert(digest.clone(), Blob::Memory(bytes.clone()));
+    for bytes in [&artifact.manifest, &artifact.config, &artifact.layer] {
+        blobs.insert(crate::source::sha256(bytes), Blob::Memory(bytes.clone()));
     }
     for r in &resolved {
         blobs.insert(r.root.digest.clone(), Blob::Memory(r.root_bytes.clone()));
@@ -282,7 +292,7 @@ pub async fn export(
     let path = writer.finish()?;
     Ok(Exported {
         file: path.display().to_string(),
-        distribution: artifact.digest.clone(),
+        distribution: artifact.digest(),
         blobs: blobs.len(),
         bytes: blobs.values().map(Blob::size).sum(),
         signed: signature.is_some(),
@@ -299,10 +309,10 @@ pub async fn export(
 }
 
 /// `index.json`: the distribution first, then the images by name.
-fn index_json(artifact: &Built, resolved: &[Resolved]) -> Result<Vec<u8>, Error> {
+fn index_json(artifact: &Artifact, resolved: &[Resolved]) -> Result<Vec<u8>, Error> {
     let mut manifests = vec![Descriptor {
         media_type: media::OCI_MANIFEST.to_string(),
-        digest: artifact.digest.clone(),
+        digest: artifact.digest(),
         size: artifact.manifest.len() as u64,
         artifact_type: Some(media::DISTRO_CONFIG.to_string()),
         platform: None,
@@ -553,10 +563,7 @@ impl Download {
                 .fetch_blob(&self.source, &self.digest, self.slot.size, &mut out)
                 .await;
             match result {
-                Ok(_) => {
-                    self.progress.item(&format!("pulled {}", self.digest));
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 // The slot is simply written again from its start.
                 Err(e) if transient(&e) && attempt < self.attempts => {
                     tracing::debug!(error = %e, attempt, "retrying blob");

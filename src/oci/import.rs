@@ -22,6 +22,7 @@ use super::reference::Reference;
 use super::registry::{self, ErrorKind, Registry};
 use super::retry::{backoff, retry, transient};
 use super::relocate::{self, Relocation};
+use super::upload::Uploader;
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -163,12 +164,12 @@ pub async fn import(
     let Some(first) = targets.first() else {
         return Ok(Vec::new());
     };
-    let client = Registry::new(&first.reference, &options.registry).map_err(|source| {
-        Error::Registry {
-            image: first.image.name.clone(),
-            source,
-        }
-    })?;
+    let setup = |source| Error::Registry {
+        image: first.image.name.clone(),
+        source,
+    };
+    let client = Registry::new(&first.reference, &options.registry).map_err(setup)?;
+    let uploader = Uploader::new(&first.reference, &options.registry).map_err(setup)?;
 
     // Each blob once per repository: images that share a repository share
     // its blobs.
@@ -184,9 +185,13 @@ pub async fn import(
     let pushed: Vec<(String, String, bool)> = futures::stream::iter(uploads)
         .map(|((repository, digest), (t, size))| {
             let client = client.clone();
+            let uploader = uploader.clone();
             let progress = progress.clone();
             async move {
-                let sent = upload(layout, &client, t, &digest, size, options, &progress).await?;
+                let sent = upload(
+                    layout, &client, &uploader, t, &digest, size, options, &progress,
+                )
+                .await?;
                 Ok::<_, Error>((repository, digest, sent))
             }
         })
@@ -221,9 +226,11 @@ pub async fn import(
 }
 
 /// Uploads one blob unless the repository has it; whether it was sent.
+#[allow(clippy::too_many_arguments)]
 async fn upload(
     layout: &Layout,
     client: &Registry,
+    uploader: &Uploader,
     t: &Target<'_>,
     digest: &str,
     size: u64,
@@ -252,10 +259,7 @@ async fn upload(
                 }
             })
         };
-        match client
-            .push_blob_stream(&t.reference, counted, digest, size)
-            .await
-        {
+        match uploader.push_blob(&t.reference, counted, digest, size).await {
             Ok(()) => return Ok(true),
             Err(e) if transient(&e) && attempt < options.attempts.max(1) => {
                 tracing::debug!(error = %e, attempt, "retrying upload");
@@ -285,8 +289,9 @@ async fn push_manifests(
     };
     for d in t.image.children.iter().chain([&t.image.root]) {
         let bytes = bytes::Bytes::from(layout.read_blob(&d.digest)?);
+        let reference = by_digest(&d.digest);
         retry(options.attempts, || {
-            client.push_manifest(&by_digest(&d.digest), bytes.clone(), &d.media_type)
+            client.push_manifest(&reference, bytes.clone(), &d.media_type)
         })
         .await
         .map_err(failed)?;
@@ -294,8 +299,9 @@ async fn push_manifests(
     if let Some(tag) = &t.tag {
         let root = &t.image.root;
         let bytes = bytes::Bytes::from(layout.read_blob(&root.digest)?);
+        let reference = t.reference.with_tag(tag);
         retry(options.attempts, || {
-            client.push_manifest(&t.reference.with_tag(tag), bytes.clone(), &root.media_type)
+            client.push_manifest(&reference, bytes.clone(), &root.media_type)
         })
         .await
         .map_err(failed)?;

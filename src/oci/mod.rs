@@ -1,6 +1,29 @@
-//! OCI: the images a distribution references, their relocation, and the
-//! air-gap file that carries them with the distribution.
+//! OCI: the distribution as an artifact, the registry it lives in, the
+//! images it references and their relocation, and the air-gap file that
+//! carries them all.
+//!
+//! - [`reference`]: `oci://` URLs and plain image references, validated.
+//! - [`credentials`]: registry credentials from the Docker config format.
+//! - [`registry`]: a verifying client for one registry (manifests, blobs,
+//!   tags), over `oci-client`.
+//! - [`images`], [`relocate`]: the images of a rendered distribution, and
+//!   rewriting them to a private registry.
+//! - [`layout`], [`export`], [`import`]: the air-gap file.
 
+pub mod artifact;
+pub mod content;
+pub mod credentials;
+pub mod export;
 pub mod images;
+pub mod import;
 pub mod layout;
+pub mod progress;
+pub mod provenance;
+pub mod reference;
+pub mod registry;
 pub mod relocate;
+pub mod retry;
+pub mod upload;
+
+pub use reference::Reference;
+pub use registry::Registry;

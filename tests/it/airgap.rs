@@ -224,7 +224,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
 fn catalog(addr: &str) -> Vec<String> {
     let out = Command::new("curl")
         .args(["-sf", "--max-time", "10", "--noproxy", "*"])
-        .arg(format!("http://{addr}/v2/_catalog?n=10000"))
+        .arg(format!("http://{addr}/v2/_catalog?n=1000"))
         .output()
         .expect("curl runs");
     assert!(out.status.success(), "catalog of {addr}");

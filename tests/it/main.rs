@@ -2,6 +2,7 @@
 //!
 //! One test binary; each module covers one area.
 
+mod airgap;
 mod apply;
 mod bad_input;
 mod cli;
@@ -12,6 +13,8 @@ mod git_source;
 mod graph_svg;
 mod health;
 mod leader;
+mod oci;
+mod registry;
 mod render;
 mod support;
 mod yaml_compat;
