@@ -133,14 +133,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         bar.clone(),
     ))?;
     bar.finish();
-    let exported = match result {
-        Ok(exported) => exported,
-        Err(e) if e.is_unreachable() => {
-            super::print_error(&e.into());
-            return Ok(ExitCode::from(super::EXIT_UNREACHABLE));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let exported = result?;
     let text = match args.format {
         Format::Text => summary(&exported),
         Format::Json => super::json_text(&exported)?,

@@ -101,14 +101,7 @@ pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         bar.clone(),
     ))?;
     bar.finish();
-    let imported = match result {
-        Ok(imported) => imported,
-        Err(e) if e.is_unreachable() => {
-            super::print_error(&e.into());
-            return Ok(ExitCode::from(super::EXIT_UNREACHABLE));
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let imported = result?;
     let text = match args.output {
         Format::Text => table(&imported),
         Format::Json => super::json_text(&imported)?,

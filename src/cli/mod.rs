@@ -17,6 +17,8 @@ mod inputs;
 mod list;
 mod platform;
 mod progress;
+mod pull;
+mod push;
 mod render;
 mod status;
 mod update;
@@ -41,7 +43,7 @@ pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_UNREACHABLE: u8 = 3;
 
 /// The exit codes of every command, as `--help` and the README show them.
-pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  changes (diff) or failures (a release not Ready, an object Failed)\n  2  invalid input; nothing was written, not even the lock\n  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig";
+pub const EXIT_CODES: &str = "Exit codes:\n  0  ok\n  1  changes (diff) or failures (a release not Ready, an object Failed)\n  2  invalid input; nothing was written, not even the lock\n  3  the cluster or a registry cannot be reached (connection, TLS, timeout), or no kubeconfig";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -201,6 +203,13 @@ pub enum Command {
         after_help = "Examples:\n  distro resume platform cozy\n\nExit codes: 0 ok, 1 failed, 3 cluster unreachable."
     )]
     Resume(platform::Target),
+    /// Push the distribution (platform file, lock, bundles/, packages/) to
+    /// a registry as one OCI artifact, after validating it.
+    #[command(after_help = push::AFTER_HELP)]
+    Push(push::Args),
+    /// Pull a distribution artifact into a directory, verifying every digest.
+    #[command(after_help = pull::AFTER_HELP)]
+    Pull(pull::Args),
     /// Write the distribution and every image it needs into one air-gap
     /// file (an OCI image layout in a tar).
     #[command(after_help = export::AFTER_HELP)]
@@ -231,7 +240,7 @@ const fn const_format_help() -> &'static str {
         "  0  ok\n",
         "  1  changes (diff) or failures (a release not Ready, an object Failed)\n",
         "  2  invalid input; nothing was written, not even the lock\n",
-        "  3  the cluster cannot be reached (connection, TLS, timeout) or no kubeconfig"
+        "  3  the cluster or a registry cannot be reached (connection, TLS, timeout), or no kubeconfig"
     )
 }
 
@@ -247,6 +256,8 @@ pub fn main() -> ExitCode {
         Command::Values(args) => values::run(&cli.global, args),
         Command::Update(args) => update::run(&cli.global, args),
         Command::Completion(args) => completion::run(args),
+        Command::Push(args) => push::run(&cli.global, args),
+        Command::Pull(args) => pull::run(&cli.global, args),
         Command::Export(args) => export::run(&cli.global, args),
         Command::Import(args) => import::run(&cli.global, args),
         Command::Graph(args) => graph::run(&cli.global, args),
@@ -306,6 +317,9 @@ fn report(error: &anyhow::Error) -> ExitCode {
         return ExitCode::from(EXIT_INVALID);
     }
     print_error(error);
+    if is_bad_input(error) {
+        return ExitCode::from(EXIT_INVALID);
+    }
     if is_unreachable(error) {
         ExitCode::from(EXIT_UNREACHABLE)
     } else {
@@ -317,9 +331,27 @@ fn report(error: &anyhow::Error) -> ExitCode {
 /// [`cluster::with_cluster`], which turns transport failures into
 /// [`crate::client::Error::Unreachable`]).
 fn is_unreachable(error: &anyhow::Error) -> bool {
-    error
-        .chain()
-        .any(|e| e.downcast_ref::<crate::client::Error>().is_some())
+    use crate::oci::registry::{Error as RegistryError, ErrorKind};
+    error.chain().any(|e| {
+        e.downcast_ref::<crate::client::Error>().is_some()
+            || e.downcast_ref::<RegistryError>()
+                .is_some_and(|e| e.kind() == ErrorKind::Unreachable)
+            || e.downcast_ref::<crate::oci::artifact::Error>()
+                .is_some_and(crate::oci::artifact::Error::is_unreachable)
+    })
+}
+
+/// Input refused before anything was done, outside the pipeline's
+/// problems: a malformed OCI reference, a `--out` in the way, an
+/// unreadable Docker config.
+fn is_bad_input(error: &anyhow::Error) -> bool {
+    use crate::oci::registry::Error as RegistryError;
+    error.chain().any(|e| {
+        e.downcast_ref::<crate::oci::reference::Error>().is_some()
+            || e.downcast_ref::<pull::OutError>().is_some()
+            || e.downcast_ref::<RegistryError>()
+                .is_some_and(|e| matches!(e, RegistryError::Credentials(_)))
+    })
 }
 
 /// Prints an error on one line: the message, then each cause that the

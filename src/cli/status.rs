@@ -51,13 +51,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
             .map(|p| {
                 let ready = p.status.ready();
                 PlatformRow {
-                    source: p
-                        .spec
-                        .source
-                        .git
-                        .as_ref()
-                        .map(|g| crate::source::git::display_url(&g.url))
-                        .unwrap_or_default(),
+                    source: p.spec.source.display_url(),
                     revision: p.status.last_applied_revision.clone().unwrap_or_default(),
                     ready: ready
                         .map(|c| c.status.to_string())

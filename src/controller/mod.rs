@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod platform;
 pub mod queue;
 pub mod reconcile;
+pub mod source;
 pub mod webhook;
 
 use std::collections::HashMap;

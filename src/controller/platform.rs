@@ -130,6 +130,49 @@ fn yes() -> bool {
 pub struct SourceSpec {
     #[serde(default)]
     pub git: Option<GitSpec>,
+    #[serde(default)]
+    pub oci: Option<OciSpec>,
+}
+
+/// `spec.source.oci`: an artifact pushed by `distro push`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciSpec {
+    /// `oci://host[:port]/repository`.
+    pub url: String,
+    #[serde(default, rename = "ref")]
+    pub reference: Option<OciRefSpec>,
+    /// A `kubernetes.io/dockerconfigjson` Secret, or one with `username`
+    /// and `password`, in the Platform's namespace.
+    #[serde(default)]
+    pub secret_ref: Option<LocalRef>,
+    /// Plain HTTP to a registry that is not on loopback.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+/// `spec.source.oci.ref`: one of tag, semver or digest; the tag `latest`
+/// when empty.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OciRefSpec {
+    #[serde(default)]
+    pub tag: Option<String>,
+    #[serde(default)]
+    pub semver: Option<String>,
+    #[serde(default)]
+    pub digest: Option<String>,
+}
+
+impl SourceSpec {
+    /// The source's URL as shown (Git URLs without credentials).
+    pub fn display_url(&self) -> String {
+        match (&self.git, &self.oci) {
+            (Some(git), _) => crate::source::git::display_url(&git.url),
+            (None, Some(oci)) => oci.url.clone(),
+            (None, None) => String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -428,6 +471,23 @@ mod tests {
         assert_eq!(spec.timeout, "5m");
         assert!(spec.prune && !spec.suspend && spec.webhook.is_none());
         assert_eq!(spec.retry.limit, 5);
+    }
+
+    #[test]
+    fn an_oci_source_parses() {
+        let spec: PlatformSpec = serde_json::from_value(json!({"source": {"oci": {
+            "url": "oci://127.0.0.1:5000/p",
+            "ref": {"semver": "^1"},
+            "secretRef": {"name": "pull"}
+        }}}))
+        .unwrap();
+        let oci = spec.source.oci.as_ref().unwrap();
+        assert_eq!(
+            oci.reference.as_ref().unwrap().semver.as_deref(),
+            Some("^1")
+        );
+        assert!(!oci.insecure);
+        assert_eq!(spec.source.display_url(), "oci://127.0.0.1:5000/p");
     }
 
     #[test]

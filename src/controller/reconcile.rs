@@ -9,11 +9,10 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder};
 
-use super::platform::{self, GitSpec, Platform, PlatformReason, PlatformStatus, ReleaseCounts};
+use super::platform::{self, Platform, PlatformReason, PlatformStatus, ReleaseCounts};
+use super::source::Failure;
 use super::webhook::{self, HookType, Receiver, Registry};
 use crate::apply::{self, Options, Report, SnapshotError, apply_snapshot};
-use crate::source::git::{self, Credentials, GitRef, Limits};
-use crate::source::{Origin, Snapshot};
 use crate::status::{ConditionStatus, Owner};
 
 /// Largest message written into a condition or an Event.
@@ -87,45 +86,26 @@ async fn run(
         );
         return Next::AwaitChange;
     }
-    let Some(git_spec) = platform.spec.source.git.clone() else {
-        status.set(
-            PlatformReason::ValidationFailed,
-            "spec.source.git is required",
-            generation,
-        );
-        return Next::AwaitChange;
-    };
-
-    // fetch (network): list the remote refs first, download only when moved
-    let credentials = match credentials(shared, platform, &git_spec).await {
-        Ok(c) => c,
-        Err(message) => return fetch_failed(shared, platform, status, &message).await,
-    };
-    let reference = git_ref(&git_spec);
-    let limits = Limits::default();
+    // fetch (network): resolve the ref first, download only when it moved
     let fetch_started = std::time::Instant::now();
-    let resolved = {
-        let (url, reference, credentials, limits) = (
-            git_spec.url.clone(),
-            reference.clone(),
-            credentials.clone(),
-            limits.clone(),
-        );
-        tokio::task::spawn_blocking(move || git::resolve(&url, &reference, &credentials, &limits))
-            .await
-    };
+    let pending = super::source::resolve(shared, platform).await;
     shared.metrics.observe_fetch(
-        "git",
+        super::source::kind(platform),
         &platform.namespace,
         &platform.name,
         fetch_started.elapsed(),
     );
-    let resolved = match resolved {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
-        Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
+    let pending = match pending {
+        Ok(p) => p,
+        Err(Failure::Spec(message)) => {
+            status.set(PlatformReason::ValidationFailed, &message, generation);
+            return Next::AwaitChange;
+        }
+        Err(Failure::Fetch(message)) => {
+            return fetch_failed(shared, platform, status, &message).await;
+        }
     };
-    let revision = resolved.revision();
+    let revision = pending.revision();
     let ready_now = status.ready().map(|c| (c.status, c.reason));
     if !forced && status.last_attempted_revision.as_deref() == Some(revision.as_str()) {
         match ready_now {
@@ -163,33 +143,10 @@ async fn run(
         .await;
     }
 
-    let files = {
-        let (url, resolved, credentials, cache, path) = (
-            git_spec.url.clone(),
-            resolved.clone(),
-            credentials,
-            shared.state_dir.join("git"),
-            platform.spec.path.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            git::checkout(&url, &resolved, &credentials, &cache, &path, &limits)
-        })
-        .await
+    let snapshot = match super::source::checkout(shared, platform, pending).await {
+        Ok(s) => s,
+        Err(message) => return fetch_failed(shared, platform, status, &message).await,
     };
-    let files = match files {
-        Ok(Ok(f)) => f,
-        Ok(Err(e)) => return fetch_failed(shared, platform, status, &e.to_string()).await,
-        Err(e) => return fetch_failed(shared, platform, status, &e.to_string()).await,
-    };
-    let snapshot = Snapshot::new(
-        Origin::Git {
-            url: git_spec.url.clone(),
-            path: platform.spec.path.clone(),
-        },
-        Some(revision.clone()),
-        "platform.yaml",
-        files,
-    );
 
     // validate, render (pure) and apply (cluster)
     let options = Options {
@@ -346,22 +303,8 @@ fn clients(shared: &Shared, platform: &Platform) -> Result<apply::Clients, Strin
     })
 }
 
-/// The Git ref of the spec; the branch `main` when none is given.
-pub fn git_ref(spec: &GitSpec) -> GitRef {
-    let r = spec.reference.clone().unwrap_or_default();
-    if let Some(c) = r.commit {
-        GitRef::Commit(c)
-    } else if let Some(s) = r.semver {
-        GitRef::Semver(s)
-    } else if let Some(t) = r.tag {
-        GitRef::Tag(t)
-    } else {
-        GitRef::Branch(r.branch.unwrap_or_else(|| "main".into()))
-    }
-}
-
 /// Reads a key of a Secret in the Platform's namespace as text.
-async fn secret(
+pub(super) async fn secret(
     shared: &Shared,
     namespace: &str,
     name: &str,
@@ -382,39 +325,6 @@ async fn secret(
         out.insert(k, v);
     }
     Ok(out)
-}
-
-/// Credentials from `spec.source.git.secretRef`: `username` and
-/// `password`, `bearerToken`, or `identity` and `known_hosts`.
-async fn credentials(
-    shared: &Shared,
-    platform: &Platform,
-    spec: &GitSpec,
-) -> Result<Credentials, String> {
-    let Some(secret_ref) = &spec.secret_ref else {
-        return Ok(Credentials::None);
-    };
-    let mut data = secret(shared, &platform.namespace, &secret_ref.name).await?;
-    let shown = format!("Secret/{}/{}", platform.namespace, secret_ref.name);
-    if let Some(identity) = data.remove("identity") {
-        let known_hosts = data
-            .remove("known_hosts")
-            .ok_or_else(|| format!("{shown}: identity needs known_hosts"))?;
-        return Ok(Credentials::Ssh {
-            identity,
-            known_hosts,
-            username: data.remove("username"),
-        });
-    }
-    if let Some(token) = data.remove("bearerToken") {
-        return Ok(Credentials::Bearer(token));
-    }
-    match (data.remove("username"), data.remove("password")) {
-        (Some(username), Some(password)) => Ok(Credentials::Basic { username, password }),
-        _ => Err(format!(
-            "{shown}: expected username and password, bearerToken, or identity and known_hosts"
-        )),
-    }
 }
 
 /// Registers the Platform's webhook receiver; returns its path.
@@ -541,27 +451,6 @@ fn cut(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::platform::RefSpec;
-
-    fn spec(r: Option<RefSpec>) -> GitSpec {
-        GitSpec {
-            url: "git://127.0.0.1/p".into(),
-            reference: r,
-            secret_ref: None,
-        }
-    }
-
-    #[test]
-    fn refs_default_to_main_and_prefer_the_most_precise() {
-        assert_eq!(git_ref(&spec(None)), GitRef::Branch("main".into()));
-        let both = RefSpec {
-            branch: Some("dev".into()),
-            tag: Some("v1".into()),
-            ..Default::default()
-        };
-        assert_eq!(git_ref(&spec(Some(both))), GitRef::Tag("v1".into()));
-    }
-
     #[test]
     fn long_messages_are_cut_on_a_char_boundary() {
         let m = "é".repeat(MESSAGE_LIMIT);

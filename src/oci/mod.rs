@@ -6,6 +6,10 @@
 //! - [`credentials`]: registry credentials from the Docker config format.
 //! - [`registry`]: a verifying client for one registry (manifests, blobs,
 //!   tags), over `oci-client`.
+//! - [`content`]: the content layer, a deterministic tar that unpacks
+//!   safely.
+//! - [`artifact`]: the artifact's manifest and config; push and pull.
+//! - [`provenance`]: the source, revision and time a push records.
 //! - [`images`], [`relocate`]: the images of a rendered distribution, and
 //!   rewriting them to a private registry.
 //! - [`layout`], [`export`], [`import`]: the air-gap file.

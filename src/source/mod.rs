@@ -6,12 +6,14 @@
 //!
 //! - [`dir`]: a directory on disk (the command line).
 //! - [`git`]: a commit of a Git repository (the controller).
+//! - [`oci`]: an OCI artifact pushed by `distro push` (the controller).
 //! - [`tarball`]: the distribution artifact inside a verified air-gap file.
 
 pub mod dir;
 
 pub mod git;
 
+pub mod oci;
 pub mod tarball;
 
 use std::collections::BTreeMap;
@@ -29,6 +31,8 @@ pub enum Origin {
     /// A Git repository: its URL (without credentials) and the directory of
     /// the repository that holds the platform file.
     Git { url: String, path: String },
+    /// An OCI artifact: its repository, `oci://host/repo`.
+    Oci { url: String },
     /// The distribution artifact of an air-gap file.
     Tarball(PathBuf),
     /// Files built in memory (tests, other front ends).
@@ -42,7 +46,7 @@ pub enum Origin {
 pub struct Snapshot {
     origin: Origin,
     /// What the source calls this content: `main@sha1:<hex>` for Git,
-    /// `None` for a directory.
+    /// `v1.2.0@sha256:<hex>` for OCI, `None` for a directory.
     revision: Option<String>,
     platform_file: String,
     files: BTreeMap<String, Vec<u8>>,

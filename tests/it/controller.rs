@@ -13,14 +13,14 @@ use crate::git_server::{GitDaemon, Repo};
 use crate::support::{fixture, outcome};
 
 /// The controller process; SIGTERM on drop, then waited for.
-struct Controller {
+pub(crate) struct Controller {
     child: Child,
     log: std::path::PathBuf,
     _state: tempfile::TempDir,
 }
 
 impl Controller {
-    fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
+    pub(crate) fn start(c: &Cluster, namespace: &str, webhook_port: Option<u16>) -> Controller {
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("controller.log");
         let mut args = vec![
@@ -97,7 +97,7 @@ fn free_port() -> u16 {
 
 /// Polls `f` every 250 ms until it returns `Some`, or fails after `timeout`
 /// with `what` and the controller's log.
-fn wait_for<T>(
+pub(crate) fn wait_for<T>(
     what: &str,
     timeout: Duration,
     ctl: &Controller,
@@ -117,7 +117,7 @@ fn wait_for<T>(
     }
 }
 
-fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
+pub(crate) fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
     c.get_json(&["platform", "-n", ns, name])
         .unwrap_or(Value::Null)
 }
@@ -131,7 +131,7 @@ fn ready(p: &Value) -> Option<&Value> {
 
 /// Waits until the Platform's Ready condition has `status` and `reason`,
 /// for `revision` when given (`lastAttemptedRevision`).
-fn wait_platform(
+pub(crate) fn wait_platform(
     c: &Cluster,
     ctl: &Controller,
     ns: &str,
@@ -170,14 +170,14 @@ fn load_basic(repo: &Repo, prefix: &str) {
     repo.write("platform.yaml", format!("enable: [addon]\n{platform}"));
 }
 
-fn apply_yaml(c: &Cluster, yaml: &str) {
+pub(crate) fn apply_yaml(c: &Cluster, yaml: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("o.yaml");
     std::fs::write(&file, yaml).unwrap();
     c.kubectl_ok(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
 }
 
-fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
+pub(crate) fn resource_versions(c: &Cluster, ns: &str) -> Vec<(String, String)> {
     let list = c
         .get_json(&[
             "all,configmaps",
@@ -835,7 +835,7 @@ fn platform_schema_refuses_unknown_fields_and_fills_defaults() {
     wait_platform(c, &ctl, ns, "p", "Suspended", None);
 }
 
-fn wait_crd(c: &Cluster, ctl: &Controller) {
+pub(crate) fn wait_crd(c: &Cluster, ctl: &Controller) {
     wait_for("the Platform CRD", Duration::from_secs(60), ctl, || {
         let crd = c.get_json(&["crd", "platforms.distro.dev"])?;
         crd["status"]["conditions"]

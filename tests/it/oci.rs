@@ -9,7 +9,7 @@ use distro::oci::credentials::Credentials;
 use distro::oci::registry::{self, ErrorKind, Options, Registry};
 
 use crate::registry::{Dedicated, source};
-use crate::support::{fixture, outcome};
+use crate::support::{fixture, outcome, scratch};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -163,13 +163,14 @@ fn corrupt_blob(storage: &Path, digest: &str) {
     std::fs::write(&data, bytes).unwrap();
 }
 
-/// Changes one letter inside the stored manifest `digest`, keeping it
-/// valid JSON, so that the registry serves it and only its digest is wrong.
-fn tamper_manifest(storage: &Path, digest: &str) {
+/// Replaces `from` by `to` (same length) inside the stored manifest
+/// `digest`, keeping it valid JSON, so that the registry serves it and only
+/// its digest is wrong.
+fn tamper_manifest(storage: &Path, digest: &str, from: &str, to: &str) {
     let data = stored_blob(storage, digest);
     let text = std::fs::read_to_string(&data).unwrap();
-    assert!(text.contains("octet"), "{text}");
-    std::fs::write(&data, text.replacen("octet", "octat", 1)).unwrap();
+    assert!(text.contains(from), "{text}");
+    std::fs::write(&data, text.replacen(from, to, 1)).unwrap();
 }
 
 #[test]
@@ -188,7 +189,7 @@ fn corrupted_storage_is_refused_for_manifests_and_blobs() {
         assert_eq!(err.kind(), ErrorKind::Content, "{err}");
         assert!(err.to_string().contains(&blob_digest), "{err}");
 
-        tamper_manifest(&own.storage(), &digest);
+        tamper_manifest(&own.storage(), &digest, "octet", "octat");
         for asked in [r.clone(), r.with_digest(&digest)] {
             let err = registry.fetch_manifest(&asked, &[]).await.unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Content, "{asked}: {err}");
@@ -212,16 +213,6 @@ fn an_unreachable_registry_is_named() {
         assert_eq!(err.kind(), ErrorKind::Unreachable, "{err}");
         assert!(err.to_string().contains(&addr), "{err}");
     });
-}
-
-#[allow(dead_code)]
-fn fixture_dir() -> PathBuf {
-    fixture("basic")
-}
-
-#[allow(dead_code)]
-fn unused(o: &std::process::Output) -> (i32, String, String) {
-    outcome(o)
 }
 
 /// The user of `tests/fixtures/registry/htpasswd` (bcrypt, cost 4).
@@ -257,5 +248,476 @@ fn basic_auth_is_used_and_a_refusal_is_clear() {
             assert!(text.contains("authentication failed"), "{text}");
             assert!(!text.contains("wrong-password"), "{text}");
         }
+    });
+}
+
+// ---------------------------------------------------------------------------
+// distro push / distro pull
+
+/// Runs `distro` in `dir` with a Docker config directory of the test's
+/// own (`docker_config`, else an empty one), never the user's.
+fn distro_with(
+    dir: &Path,
+    args: &[&str],
+    docker_config: Option<&Path>,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let empty = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_distro"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("DOCKER_CONFIG", docker_config.unwrap_or(empty.path()))
+        .env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("RUST_LOG")
+        .env_remove("RUST_BACKTRACE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the distro binary runs")
+}
+
+fn distro(dir: &Path, args: &[&str]) -> std::process::Output {
+    distro_with(dir, args, None, &[])
+}
+
+/// Runs `distro`, asserting exit code 0; returns stdout.
+fn distro_ok(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = outcome(&distro(dir, args));
+    assert_eq!(code, 0, "distro {args:?}: {stderr}");
+    stdout
+}
+
+/// Every file under `root` (relative `/`-separated path -> bytes).
+fn tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut std::collections::BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                walk(root, &path, out);
+            } else {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = Default::default();
+    walk(root, root, &mut out);
+    out
+}
+
+/// The distribution's own files: what push sends.
+fn distribution_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    tree(root)
+        .into_iter()
+        .filter(|(p, _)| {
+            p == "platform.yaml"
+                || p == "distro.lock"
+                || p.starts_with("bundles/")
+                || p.starts_with("packages/")
+        })
+        .collect()
+}
+
+#[test]
+fn push_then_pull_round_trips_byte_identical_and_deterministically() {
+    let addr = source();
+    let dist = scratch("basic");
+    let url = format!("oci://{addr}/it/round-trip:v1");
+    let first = distro_ok(dist.path(), &["push", &url]);
+    let digest = first.trim().to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{first}"
+    );
+    // The lock push wrote is part of what it pushed.
+    assert!(dist.path().join("distro.lock").exists());
+    // Unchanged content, the same digest.
+    let again: serde_json::Value =
+        serde_json::from_str(&distro_ok(dist.path(), &["push", &url, "-o", "json"])).unwrap();
+    assert_eq!(again["digest"], digest.as_str(), "{again}");
+    assert_eq!(again["config"]["platform"]["name"], "default");
+    assert_eq!(again["config"]["releases"][0]["name"], "base", "{again}");
+    let yaml = distro_ok(dist.path(), &["push", &url, "-o", "yaml"]);
+    assert!(yaml.contains(&format!("digest: {digest}")), "{yaml}");
+
+    let out = tempfile::tempdir().unwrap();
+    let by_tag = out.path().join("by-tag");
+    let pulled = distro_ok(
+        out.path(),
+        &["pull", &url, "--out", by_tag.to_str().unwrap()],
+    );
+    assert_eq!(pulled.trim(), digest);
+    let source_files = distribution_files(dist.path());
+    assert_eq!(tree(&by_tag), source_files);
+
+    // By digest, with -o json.
+    let by_digest = out.path().join("by-digest");
+    let pinned = format!("oci://{addr}/it/round-trip@{digest}");
+    let json: serde_json::Value = serde_json::from_str(&distro_ok(
+        out.path(),
+        &[
+            "pull",
+            &pinned,
+            "--out",
+            by_digest.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(json["digest"], digest.as_str());
+    assert_eq!(json["files"], source_files.len());
+    assert_eq!(tree(&by_digest), source_files);
+
+    // The pulled directory is a distribution that validates as it is.
+    distro_ok(&by_tag, &["validate", "--locked"]);
+
+    // An existing non-empty --out is refused, and left as it was.
+    let (code, _, err) = outcome(&distro(
+        out.path(),
+        &["pull", &url, "--out", by_tag.to_str().unwrap()],
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not an empty directory"), "{err}");
+}
+
+#[test]
+fn push_records_the_git_revision_and_a_reproducible_time() {
+    let addr = source();
+    let dist = scratch("basic");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dist.path())
+            .env("GIT_AUTHOR_DATE", "@1700000000 +0000")
+            .env("GIT_COMMITTER_DATE", "@1700000000 +0000")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&[
+        "remote",
+        "add",
+        "origin",
+        "https://user:token@git.example.invalid/platform.git",
+    ]);
+    // The lock is written first so that the checkout is clean.
+    distro_ok(dist.path(), &["validate"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "first"]);
+    let head = git(&["rev-parse", "HEAD"]);
+    let url = format!("oci://{addr}/it/provenance:v1");
+    let pushed: serde_json::Value = serde_json::from_str(&distro_ok(
+        dist.path(),
+        &[
+            "push",
+            &url,
+            "-o",
+            "json",
+            "--annotation",
+            "org.example/team=infra",
+        ],
+    ))
+    .unwrap();
+    let a = &pushed["annotations"];
+    assert_eq!(
+        a["org.opencontainers.image.revision"],
+        head.as_str(),
+        "{pushed}"
+    );
+    assert_eq!(
+        a["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    // The remote is shown without its credentials.
+    assert_eq!(
+        a["org.opencontainers.image.source"],
+        "https://git.example.invalid/platform.git"
+    );
+    assert_eq!(a["org.example/team"], "infra");
+    let (_, stdout, _) = outcome(&distro_with(
+        dist.path(),
+        &["push", &url, "-o", "json"],
+        None,
+        &[("SOURCE_DATE_EPOCH", "86400")],
+    ));
+    let epoch: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        epoch["annotations"]["org.opencontainers.image.created"],
+        "1970-01-02T00:00:00Z"
+    );
+    assert!(!stdout.contains("token"), "{stdout}");
+}
+
+#[test]
+fn an_invalid_distribution_is_not_pushed() {
+    let addr = source();
+    let dist = scratch("basic");
+    std::fs::write(dist.path().join("bundles/main.yaml"), "releases: [\n").unwrap();
+    let url = format!("oci://{addr}/it/invalid:v1");
+    let (code, _, err) = outcome(&distro(dist.path(), &["push", &url]));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("bundles/main.yaml"), "{err}");
+    runtime().block_on(async {
+        let r = Reference::parse_oci_url(&url).unwrap();
+        let registry = Registry::new(&r, &anonymous()).unwrap();
+        let err = registry.fetch_manifest(&r, &[]).await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    });
+    // Bad references are invalid input too.
+    for bad in [
+        "oci://127.0.0.1:5000/UPPER:v1",
+        "127.0.0.1:5000/p:v1",
+        &format!("oci://{addr}/p@sha256:{}", "0".repeat(64)),
+    ] {
+        let (code, _, err) = outcome(&distro(dist.path(), &["push", bad]));
+        assert_eq!(code, 2, "{bad}: {err}");
+    }
+}
+
+/// Nothing but `keep` is left in `dir`: no partial output of a failed pull.
+fn assert_only(dir: &Path, keep: &[&str]) {
+    let names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !keep.contains(&n.as_str()))
+        .collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}
+
+#[test]
+fn pull_refuses_tampered_content_and_leaves_nothing() {
+    let own = Dedicated::start();
+    let dist = scratch("basic");
+    let url = format!("oci://{}/it/tamper:v1", own.addr);
+    let digest = distro_ok(dist.path(), &["push", &url]).trim().to_string();
+    let out = tempfile::tempdir().unwrap();
+    let target = out.path().join("dist");
+    let target = target.to_str().unwrap();
+
+    // The manifest the registry serves is not the one pushed: by tag the
+    // registry's own digest header disagrees; by digest the bytes do not
+    // match what was asked for.
+    tamper_manifest(&own.storage(), &digest, "1970-01-01", "1970-01-02");
+    for asked in [
+        url.clone(),
+        format!("oci://{}/it/tamper@{digest}", own.addr),
+    ] {
+        let (code, _, err) = outcome(&distro(out.path(), &["pull", &asked, "--out", target]));
+        assert_eq!(code, 1, "{asked}: {err}");
+        assert!(err.contains("expected"), "{err}");
+        assert_only(out.path(), &[]);
+    }
+
+    // A layer whose stored bytes changed is refused against the manifest.
+    // (Other content than above: the same content would be the same,
+    // already tampered, manifest.)
+    let dist2 = scratch("basic");
+    let platform = std::fs::read_to_string(dist2.path().join("platform.yaml")).unwrap();
+    std::fs::write(
+        dist2.path().join("platform.yaml"),
+        format!("{platform}# two\n"),
+    )
+    .unwrap();
+    let url2 = format!("oci://{}/it/tamper-layer:v1", own.addr);
+    distro_ok(dist2.path(), &["push", &url2]);
+    let manifest = runtime().block_on(async {
+        let r = Reference::parse_oci_url(&url2).unwrap();
+        Registry::new(&r, &anonymous())
+            .unwrap()
+            .fetch_manifest(&r, &[])
+            .await
+            .unwrap()
+    });
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.bytes).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    corrupt_blob(&own.storage(), layer);
+    let (code, _, err) = outcome(&distro(out.path(), &["pull", &url2, "--out", target]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(layer), "{err}");
+    assert_only(out.path(), &[]);
+}
+
+#[test]
+fn pull_refuses_an_artifact_that_is_not_a_distribution() {
+    let addr = source();
+    let r = reference(addr, "it/foreign", "v1");
+    runtime().block_on(async {
+        let registry = Registry::new(&r, &anonymous()).unwrap();
+        push_small(&registry, &r, b"not a distribution").await;
+    });
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, err) = outcome(&distro(
+        out.path(),
+        &["pull", &r.to_oci_url(), "--out", "d"],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is not a distro artifact"), "{err}");
+    assert_only(out.path(), &[]);
+}
+
+#[test]
+fn credentials_come_from_the_docker_config() {
+    use base64::Engine as _;
+    let own = Dedicated::start_with(Some(&htpasswd()));
+    let dist = scratch("basic");
+    let url = format!("oci://{}/it/private:v1", own.addr);
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, own.addr),
+    )
+    .unwrap();
+    let (code, stdout, err) = outcome(&distro_with(
+        dist.path(),
+        &["push", &url],
+        Some(config.path()),
+        &[],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let out = tempfile::tempdir().unwrap();
+    let (code, pulled, err) = outcome(&distro_with(
+        out.path(),
+        &["pull", &url, "--out", "d"],
+        Some(config.path()),
+        &[],
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(pulled, stdout);
+
+    // No credentials, or wrong ones: refused, clearly, without the secret.
+    let (code, _, err) = outcome(&distro(out.path(), &["pull", &url, "--out", "e"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("authentication failed"), "{err}");
+    let wrong =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:not-the-password"));
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"http://{}": {{"auth": "{wrong}"}}}}}}"#,
+            own.addr
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = outcome(&distro_with(
+        out.path(),
+        &["pull", &url, "--out", "e"],
+        Some(config.path()),
+        &[],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("authentication failed") && !err.contains("not-the-password"),
+        "{err}"
+    );
+    // A config file that is not one is invalid input.
+    std::fs::write(config.path().join("config.json"), "[1, 2").unwrap();
+    let (code, _, err) = outcome(&distro_with(
+        out.path(),
+        &["pull", &url, "--out", "e"],
+        Some(config.path()),
+        &[],
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("config.json"), "{err}");
+    assert_only(out.path(), &["d"]);
+}
+
+#[test]
+fn an_unreachable_registry_exits_3_naming_it() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dist = scratch("basic");
+    let url = format!("oci://127.0.0.1:{port}/it/none:v1");
+    for args in [
+        vec!["push", url.as_str()],
+        vec!["pull", url.as_str(), "--out", "x"],
+    ] {
+        let (code, _, err) = outcome(&distro(dist.path(), &args));
+        assert_eq!(code, 3, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("registry 127.0.0.1:{port} unreachable")),
+            "{err}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// the OCI source
+
+#[test]
+fn the_oci_source_resolves_semver_and_fetches_a_snapshot() {
+    use distro::source::Origin;
+    use distro::source::oci::{OciRef, fetch, resolve};
+    let addr = source();
+    let dist = scratch("basic");
+    let repo = format!("oci://{addr}/it/semver");
+    let mut digests = std::collections::BTreeMap::new();
+    for tag in ["1.0.0", "1.2.0", "2.0.0", "latest"] {
+        let platform = std::fs::read_to_string(dist.path().join("platform.yaml")).unwrap();
+        std::fs::write(
+            dist.path().join("platform.yaml"),
+            format!("{platform}# {tag}\n"),
+        )
+        .unwrap();
+        let d = distro_ok(dist.path(), &["push", &format!("{repo}:{tag}")]);
+        digests.insert(tag, d.trim().to_string());
+    }
+    runtime().block_on(async {
+        let base = Reference::parse_oci_url(&repo).unwrap();
+        let registry = Registry::new(&base, &anonymous()).unwrap();
+        let resolved = resolve(&registry, &base, &OciRef::Semver("^1".into()))
+            .await
+            .unwrap();
+        assert_eq!(resolved.revision(), format!("1.2.0@{}", digests["1.2.0"]));
+        let snapshot = fetch(&registry, &resolved, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(snapshot.revision(), Some(resolved.revision().as_str()));
+        assert_eq!(snapshot.origin(), &Origin::Oci { url: repo.clone() });
+        let platform = String::from_utf8(snapshot.get("platform.yaml").unwrap().to_vec()).unwrap();
+        assert!(platform.ends_with("# 1.2.0\n"), "{platform}");
+        assert!(snapshot.lock().is_some());
+
+        let by_digest = resolve(&registry, &base, &OciRef::Digest(digests["2.0.0"].clone()))
+            .await
+            .unwrap();
+        assert_eq!(by_digest.revision(), digests["2.0.0"]);
+        let tag = resolve(&registry, &base, &OciRef::Tag("latest".into()))
+            .await
+            .unwrap();
+        assert_eq!(tag.revision(), format!("latest@{}", digests["latest"]));
+        let err = resolve(&registry, &base, &OciRef::Semver("^3".into()))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("no tag matches semver ^3"),
+            "{err}"
+        );
+        assert!(
+            resolve(&registry, &base, &OciRef::Semver("not a range".into()))
+                .await
+                .is_err()
+        );
     });
 }
