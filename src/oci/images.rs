@@ -123,8 +123,8 @@ pub fn is_custom(group: &str, kind: &str) -> bool {
 /// say `image` are skipped without parsing.
 ///
 /// # Errors
-/// The object's YAML does not parse.
-pub(crate) fn tree(release: &str, object: &Object) -> Result<Option<Value>, Error> {
+/// The object's YAML does not parse ([`Error::Unreadable`]).
+pub(crate) fn tree(release: &str, object: &Object) -> Result<Option<Value>, Box<Error>> {
     let key = &object.key;
     if key.group == "apiextensions.k8s.io" && key.kind == "CustomResourceDefinition" {
         return Ok(None);
@@ -133,13 +133,13 @@ pub(crate) fn tree(release: &str, object: &Object) -> Result<Option<Value>, Erro
     if !text.contains("image") {
         return Ok(None);
     }
-    crate::yaml::parse_value(text, 0)
-        .map(Some)
-        .map_err(|e| Error::Unreadable {
+    crate::yaml::parse_value(text, 0).map(Some).map_err(|e| {
+        Box::new(Error::Unreadable {
             release: release.to_string(),
             object: key.to_string(),
             message: e.message,
         })
+    })
 }
 
 /// The images of one rendered object, in document order.
@@ -151,7 +151,7 @@ pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Ve
     let mut value = match tree(release, object) {
         Ok(Some(v)) => v,
         Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(vec![e]),
+        Err(e) => return Err(vec![*e]),
     };
     let mut found = Vec::new();
     let mut errors = Vec::new();

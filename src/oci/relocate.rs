@@ -36,7 +36,7 @@ pub enum Error {
     },
     /// An image field that does not hold a valid reference.
     #[error(transparent)]
-    Image(#[from] images::Error),
+    Image(Box<images::Error>),
     /// The `REG/PREFIX` to relocate to is not a registry and path.
     #[error("relocation target {registry:?}: {reason}")]
     Registry { registry: String, reason: String },
@@ -241,7 +241,7 @@ pub fn release(
         let start = yaml.len();
         let rewritten = match images::tree(&rendered.name, object) {
             Err(e) => {
-                errors.push(e.into());
+                errors.push(Error::Image(e));
                 None
             }
             Ok(None) => None,
@@ -257,14 +257,14 @@ pub fn release(
                                 field,
                                 text,
                                 reason,
-                            } => Error::Image(images::Error::Invalid {
+                            } => Error::Image(Box::new(images::Error::Invalid {
                                 release: rendered.name.clone(),
                                 file: file.clone(),
                                 object: object.key.to_string(),
                                 field,
                                 text,
                                 reason,
-                            }),
+                            })),
                             Problem::Unmapped { field, image } => Error::Unmapped {
                                 release: rendered.name.clone(),
                                 file: file.clone(),
@@ -303,3 +303,6 @@ pub fn release(
         manifest,
     })
 }
+
+#[cfg(test)]
+mod tests;

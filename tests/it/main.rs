@@ -12,6 +12,7 @@ mod git_server;
 mod git_source;
 mod graph_svg;
 mod health;
+mod images;
 mod leader;
 mod oci;
 mod registry;
