@@ -18,7 +18,12 @@ pub struct From {
     /// Take the distribution from this air-gap file (`distro export`)
     /// instead of the platform file, with every image relocated to
     /// --registry by digest. The whole file is verified first.
-    #[arg(long, value_name = "FILE", requires = "registry", conflicts_with = "watch")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "registry",
+        conflicts_with = "watch"
+    )]
     pub from: Option<PathBuf>,
     /// Where `distro import` put the images: REG[:PORT][/PREFIX].
     #[arg(long, value_name = "REG/PREFIX", requires = "from")]
@@ -47,12 +52,13 @@ impl From {
             return Ok(None);
         };
         let invalid = |e: tarball::Error| Invalid(vec![Problem::Tarball(e)]);
-        let key = match &self.verify_key {
-            Some(path) => Some(VerifyingKeyFile::read(path).map_err(|e| {
-                invalid(tarball::Error::verify(file, layout::Error::Signature(e)))
-            })?),
-            None => None,
-        };
+        let key =
+            match &self.verify_key {
+                Some(path) => Some(VerifyingKeyFile::read(path).map_err(|e| {
+                    invalid(tarball::Error::verify(file, layout::Error::Signature(e)))
+                })?),
+                None => None,
+            };
         let layout = layout::verify(file, key.as_ref(), &mut |_| {})
             .map_err(|e| invalid(tarball::Error::verify(file, e)))?;
         let snapshot = tarball::read(&layout).map_err(invalid)?;

@@ -61,12 +61,15 @@ pub struct Args {
 }
 
 pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
-    let invalid =
-        |e: layout::Error| Invalid(vec![Problem::Tarball(tarball::Error::verify(&args.file, e))]);
+    let invalid = |e: layout::Error| {
+        Invalid(vec![Problem::Tarball(tarball::Error::verify(
+            &args.file, e,
+        ))])
+    };
     let key = match &args.verify_key {
-        Some(path) => Some(
-            VerifyingKeyFile::read(path).map_err(|e| invalid(layout::Error::Signature(e)))?,
-        ),
+        Some(path) => {
+            Some(VerifyingKeyFile::read(path).map_err(|e| invalid(layout::Error::Signature(e)))?)
+        }
         None => None,
     };
     let bar = Arc::new(Bar::stderr());

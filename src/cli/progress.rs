@@ -105,7 +105,9 @@ impl Bar {
             );
             let _ = err.flush();
         } else {
-            let tenth = (s.done.min(s.total) * 10).checked_div(s.total).unwrap_or(10);
+            let tenth = (s.done.min(s.total) * 10)
+                .checked_div(s.total)
+                .unwrap_or(10);
             if tenth > s.tenth && tenth < 10 {
                 s.tenth = tenth;
                 self.line(&format!("{} {}% {}", s.phase, tenth * 10, amount(s)));
@@ -122,12 +124,7 @@ fn is_bytes(phase: &str) -> bool {
 fn amount(s: &State) -> String {
     if is_bytes(s.phase) {
         let rate = s.done as f64 / s.started.elapsed().as_secs_f64().max(0.001);
-        format!(
-            "{}/{} {}/s",
-            size(s.done),
-            size(s.total),
-            size(rate as u64)
-        )
+        format!("{}/{} {}/s", size(s.done), size(s.total), size(rate as u64))
     } else {
         format!("{}/{}", s.done, s.total)
     }

@@ -39,9 +39,9 @@ use super::layout::{
     SIGNATURE, SOURCE_DIGEST, blob_entry, checksums,
 };
 use super::progress::Shared;
+use super::reference::Reference;
 use super::registry::{self, ErrorKind, Registry};
 use super::retry::{backoff, retry, transient};
-use super::reference::Reference;
 
 /// The `ref.name` of the distribution artifact in `index.json`, so
 /// `oci-archive:platform.tar:distribution` names it for other tools too.
@@ -225,10 +225,12 @@ pub async fn export(
             blobs.insert(digest.clone(), Blob::Memory(bytes.clone()));
         }
         for d in &r.blobs {
-            blobs.entry(d.digest.clone()).or_insert_with(|| Blob::Remote {
-                source: r.source.clone(),
-                size: d.size,
-            });
+            blobs
+                .entry(d.digest.clone())
+                .or_insert_with(|| Blob::Remote {
+                    source: r.source.clone(),
+                    size: d.size,
+                });
         }
     }
 
@@ -337,12 +339,11 @@ impl Clients {
         for image in images {
             let reference = parse(image)?;
             if !map.contains_key(&reference.registry) {
-                let client = Registry::new(&reference, options).map_err(|source| {
-                    Error::Registry {
+                let client =
+                    Registry::new(&reference, options).map_err(|source| Error::Registry {
                         image: image.clone(),
                         source,
-                    }
-                })?;
+                    })?;
                 map.insert(reference.registry.clone(), client);
             }
         }
@@ -378,9 +379,11 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
         image: name.to_string(),
         reason,
     };
-    let fetched = retry(options.attempts, || registry.fetch_manifest(&reference, &[]))
-        .await
-        .map_err(failed)?;
+    let fetched = retry(options.attempts, || {
+        registry.fetch_manifest(&reference, &[])
+    })
+    .await
+    .map_err(failed)?;
     let doc: serde_json::Value = serde_json::from_slice(&fetched.bytes)
         .map_err(|e| format(format!("manifest is not JSON: {e}")))?;
     let media_type = kind_of(fetched.media_type.as_deref(), &doc)
@@ -438,7 +441,13 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
     let mut children = Vec::new();
     let mut blobs = Vec::new();
     let mut platforms = Vec::new();
-    for d in index.manifests.iter().zip(&keep).filter(|(_, k)| **k).map(|(d, _)| d) {
+    for d in index
+        .manifests
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(d, _)| d)
+    {
         if !media::is_manifest(&d.media_type) {
             return Err(format(format!(
                 "index entry {} has media type {:?}; nested indexes are not supported",
@@ -602,10 +611,7 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for Counting<W> {
         Pin::new(&mut self.inner).poll_flush(cx)
     }
 
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }

@@ -20,8 +20,8 @@ use super::layout::{self, Image, Layout};
 use super::progress::Shared;
 use super::reference::Reference;
 use super::registry::{self, ErrorKind, Registry};
-use super::retry::{backoff, retry, transient};
 use super::relocate::{self, Relocation};
+use super::retry::{backoff, retry, transient};
 use super::upload::Uploader;
 
 /// How to import.
@@ -98,13 +98,12 @@ pub fn plan(layout: &Layout, registry: &str) -> Result<Vec<(String, images::Refe
         .images
         .iter()
         .map(|image| {
-            let original = images::Reference::parse(&image.name).map_err(|e| {
-                relocate::Error::Entry {
+            let original =
+                images::Reference::parse(&image.name).map_err(|e| relocate::Error::Entry {
                     original: image.name.clone(),
                     target: registry.to_string(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             let target = relocate::target(registry, &original, &image.root.digest)?;
             Ok((image.name.clone(), target))
         })
@@ -145,9 +144,9 @@ pub async fn import(
 ) -> Result<Vec<Imported>, Error> {
     let mut targets = Vec::new();
     for (name, target) in plan(layout, registry)? {
-        let image = layout.image(&name).ok_or_else(|| {
-            layout::Error::invalid(layout::INDEX, format!("no image {name}"))
-        })?;
+        let image = layout
+            .image(&name)
+            .ok_or_else(|| layout::Error::invalid(layout::INDEX, format!("no image {name}")))?;
         let text = target.to_string();
         let reference = Reference::parse_image(&text).map_err(|e| Error::Target {
             image: name.clone(),
@@ -241,9 +240,11 @@ async fn upload(
         image: t.image.name.clone(),
         source,
     };
-    let exists = retry(options.attempts, || client.blob_exists(&t.reference, digest))
-        .await
-        .map_err(failed)?;
+    let exists = retry(options.attempts, || {
+        client.blob_exists(&t.reference, digest)
+    })
+    .await
+    .map_err(failed)?;
     if exists {
         progress.advance(size);
         return Ok(false);
@@ -259,7 +260,10 @@ async fn upload(
                 }
             })
         };
-        match uploader.push_blob(&t.reference, counted, digest, size).await {
+        match uploader
+            .push_blob(&t.reference, counted, digest, size)
+            .await
+        {
             Ok(()) => return Ok(true),
             Err(e) if transient(&e) && attempt < options.attempts.max(1) => {
                 tracing::debug!(error = %e, attempt, "retrying upload");

@@ -101,8 +101,10 @@ impl Uploader {
         self.client
             .store_auth_if_needed(&self.registry, &self.auth)
             .await;
-        let body = data.map(|chunk| chunk.map_err(|e| OciDistributionError::IoError(e)));
-        let work = self.client.push_blob_stream(&image, body, digest, Some(size));
+        let body = data.map(|chunk| chunk.map_err(OciDistributionError::IoError));
+        let work = self
+            .client
+            .push_blob_stream(&image, body, digest, Some(size));
         match tokio::time::timeout(self.timeout, work).await {
             Err(_) => Err(Error::Timeout {
                 registry: self.registry.clone(),

@@ -249,7 +249,13 @@ fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let private = dir.join(format!("{name}.pem"));
     let public = dir.join(format!("{name}.pub"));
     for args in [
-        vec!["genpkey", "-algorithm", "ed25519", "-out", private.to_str().unwrap()],
+        vec![
+            "genpkey",
+            "-algorithm",
+            "ed25519",
+            "-out",
+            private.to_str().unwrap(),
+        ],
         vec![
             "pkey",
             "-in",
@@ -402,12 +408,22 @@ fn export_import_and_apply_from_the_tarball() {
     repos.sort();
     assert_eq!(
         repos,
-        [format!("{prefix}/airgap/app"), format!("{prefix}/airgap/multi")]
+        [
+            format!("{prefix}/airgap/app"),
+            format!("{prefix}/airgap/multi")
+        ]
     );
     // Again: every blob is there already.
     let (code, stdout, stderr) = run(
         dir.path(),
-        &["import", "platform.tar", "--registry", &registry_arg, "-o", "json"],
+        &[
+            "import",
+            "platform.tar",
+            "--registry",
+            &registry_arg,
+            "-o",
+            "json",
+        ],
     );
     assert_eq!(code, 0, "second import: {stderr}");
     let again: Vec<Value> = serde_json::from_str(&stdout).unwrap();
@@ -416,11 +432,20 @@ fn export_import_and_apply_from_the_tarball() {
     // render --from shows the relocated references, with no network.
     let (code, stdout, stderr) = run(
         dir.path(),
-        &["render", "--from", "platform.tar", "--registry", &registry_arg],
+        &[
+            "render",
+            "--from",
+            "platform.tar",
+            "--registry",
+            &registry_arg,
+        ],
     );
     assert_eq!(code, 0, "render --from: {stderr}");
     assert!(!stdout.contains(&source.app), "{stdout}");
-    assert!(stdout.contains(&format!("{registry_arg}/airgap/multi@{}", source.multi_digest)));
+    assert!(stdout.contains(&format!(
+        "{registry_arg}/airgap/multi@{}",
+        source.multi_digest
+    )));
 
     // apply --from: from an empty directory, so nothing but the file is read.
     let elsewhere = tempfile::tempdir().unwrap();
@@ -525,7 +550,11 @@ fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &P
             Box::new(move |e| e[big].1[1000] ^= 0x40),
             big_name.clone(),
         ),
-        ("missing", Box::new(move |e| drop(e.remove(big))), big_name.clone()),
+        (
+            "missing",
+            Box::new(move |e| drop(e.remove(big))),
+            big_name.clone(),
+        ),
         (
             "extra-file",
             Box::new(|e| e.push(("notes.txt".into(), b"hi".to_vec(), tar::EntryType::Regular))),
@@ -535,13 +564,23 @@ fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &P
             "extra-blob",
             Box::new(|e| {
                 let b = b"unlisted".to_vec();
-                e.push((format!("blobs/sha256/{}", &sha(&b)[7..]), b, tar::EntryType::Regular))
+                e.push((
+                    format!("blobs/sha256/{}", &sha(&b)[7..]),
+                    b,
+                    tar::EntryType::Regular,
+                ))
             }),
             format!("blobs/sha256/{}", &sha(b"unlisted")[7..]),
         ),
         (
             "dotdot",
-            Box::new(|e| e.push(("blobs/../../evil".into(), b"x".to_vec(), tar::EntryType::Regular))),
+            Box::new(|e| {
+                e.push((
+                    "blobs/../../evil".into(),
+                    b"x".to_vec(),
+                    tar::EntryType::Regular,
+                ))
+            }),
             "blobs/../../evil".into(),
         ),
         (
@@ -602,12 +641,17 @@ fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &P
                 let i = e.iter().position(|x| x.0 == "index.json").unwrap();
                 let mut index: Value = serde_json::from_slice(&e[i].1).unwrap();
                 let mut d = desc(OCI_MANIFEST, &huge);
-                d["annotations"] = json!({"org.opencontainers.image.ref.name": "127.0.0.1:1/airgap/huge:1"});
+                d["annotations"] =
+                    json!({"org.opencontainers.image.ref.name": "127.0.0.1:1/airgap/huge:1"});
                 index["manifests"].as_array_mut().unwrap().push(d);
                 e[i].1 = serde_json::to_vec(&index).unwrap();
                 e.push((name, huge, tar::EntryType::Regular));
                 let cfg = b"{}".to_vec();
-                e.push((format!("blobs/sha256/{}", &sha(&cfg)[7..]), cfg, tar::EntryType::Regular));
+                e.push((
+                    format!("blobs/sha256/{}", &sha(&cfg)[7..]),
+                    cfg,
+                    tar::EntryType::Regular,
+                ));
                 relist(e);
             })
         },
@@ -629,11 +673,25 @@ fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &P
     expect_refused(dir, &cut, "no-end", "truncated", target, None);
 
     // Signatures: another key, and an unsigned file, with --verify-key.
-    expect_refused(dir, good, "other-key", "checksums.sha256.sig", target, Some(other));
+    expect_refused(
+        dir,
+        good,
+        "other-key",
+        "checksums.sha256.sig",
+        target,
+        Some(other),
+    );
     let unsigned = rewrite(good, &bad.join("unsigned.tar"), |e| {
         e.retain(|(n, _, _)| n != "checksums.sha256.sig")
     });
-    expect_refused(dir, &unsigned, "unsigned", "checksums.sha256.sig", target, Some(public));
+    expect_refused(
+        dir,
+        &unsigned,
+        "unsigned",
+        "checksums.sha256.sig",
+        target,
+        Some(public),
+    );
 
     // apply --from refuses a bad file before touching the cluster.
     let (code, _, stderr) = run(
@@ -672,7 +730,14 @@ fn expect_refused(
     }
     let (code, _, stderr) = run(dir, &args);
     assert_eq!(code, 2, "{case}: {stderr}");
-    assert!(stderr.contains(entry), "{case}: {stderr:?} does not name {entry:?}");
+    assert!(
+        stderr.contains(entry),
+        "{case}: {stderr:?} does not name {entry:?}"
+    );
     assert!(!stderr.contains("panicked"), "{case}: {stderr}");
-    assert_eq!(under(target, &prefix), Vec::<String>::new(), "{case}: pushed");
+    assert_eq!(
+        under(target, &prefix),
+        Vec::<String>::new(),
+        "{case}: pushed"
+    );
 }
