@@ -225,12 +225,25 @@ pub async fn export(
             blobs.insert(digest.clone(), Blob::Memory(bytes.clone()));
         }
         for d in &r.blobs {
-            blobs
+            let blob = blobs
                 .entry(d.digest.clone())
                 .or_insert_with(|| Blob::Remote {
                     source: r.source.clone(),
                     size: d.size,
                 });
+            // One digest, one size: two manifests that disagree cannot
+            // both be right.
+            if blob.size() != d.size {
+                return Err(Error::Format {
+                    image: r.name.clone(),
+                    reason: format!(
+                        "blob {} is {} bytes in one manifest, {} in another",
+                        d.digest,
+                        blob.size(),
+                        d.size
+                    ),
+                });
+            }
         }
     }
 
@@ -286,7 +299,7 @@ pub async fn export(
         downloads.iter().map(|d| d.slot.size).sum::<u64>(),
     );
     futures::stream::iter(downloads)
-        .map(|d| tokio::spawn(d.run()))
+        .map(|d| Abort(tokio::spawn(d.run())))
         .buffer_unordered(options.concurrency.max(1))
         .map(|joined| joined.map_err(|e| Error::Task(e.to_string()))?)
         .try_collect::<Vec<()>>()
@@ -400,6 +413,9 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
     if media::is_manifest(media_type) {
         let manifest: Manifest = serde_json::from_value(doc)
             .map_err(|e| format(format!("image manifest {}: {e}", fetched.digest)))?;
+        for d in manifest.blobs() {
+            check_digest(name, d)?;
+        }
         return Ok(Resolved {
             name: name.to_string(),
             source: pinned,
@@ -448,6 +464,7 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
         .filter(|(_, k)| **k)
         .map(|(d, _)| d)
     {
+        check_digest(name, d)?;
         if !media::is_manifest(&d.media_type) {
             return Err(format(format!(
                 "index entry {} has media type {:?}; nested indexes are not supported",
@@ -468,6 +485,9 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
         }
         let manifest: Manifest = serde_json::from_slice(&got.bytes)
             .map_err(|e| format(format!("image manifest {}: {e}", d.digest)))?;
+        for b in manifest.blobs() {
+            check_digest(name, b)?;
+        }
         blobs.extend(manifest.blobs().cloned());
         platforms.extend(d.platform.as_ref().map(Platform::to_string));
         children.push((d.digest.clone(), got.bytes));
@@ -502,6 +522,19 @@ async fn resolve(clients: &Clients, name: &str, options: &Options) -> Result<Res
         blobs,
         platforms,
     })
+}
+
+/// Refuses a descriptor whose digest is not `sha256:<64 hex>`: the digest
+/// becomes an entry name in the file.
+fn check_digest(image: &str, d: &Descriptor) -> Result<(), Error> {
+    if layout::digest_hex(&d.digest).is_some() {
+        Ok(())
+    } else {
+        Err(Error::Format {
+            image: image.to_string(),
+            reason: format!("descriptor digest {:?} is not sha256:<64 hex>", d.digest),
+        })
+    }
 }
 
 /// The media type of a manifest or index: its `mediaType`, or for an OCI
@@ -583,6 +616,24 @@ impl Download {
                 Err(e) => return Err(failed(e)),
             }
         }
+    }
+}
+
+/// A spawned download, stopped when dropped: when one download fails, the
+/// others in flight stop instead of writing on into a file that is gone.
+struct Abort<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Abort<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl<T> Future for Abort<T> {
+    type Output = Result<T, tokio::task::JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx)
     }
 }
 

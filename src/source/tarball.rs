@@ -91,3 +91,102 @@ pub fn read(layout: &Layout) -> Result<Snapshot, Error> {
         files,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::oci::artifact::{self, PlatformInfo, Provenance};
+    use crate::oci::layout::descriptor::{Descriptor, Index, media};
+    use crate::oci::layout::{
+        CHECKSUMS, INDEX, OCI_LAYOUT, OCI_LAYOUT_CONTENT, REF_NAME, blob_entry, checksums, verify,
+        write::Writer,
+    };
+
+    /// A file holding only the artifact of `files`.
+    fn file_of(dir: &std::path::Path, files: &BTreeMap<String, Vec<u8>>) -> std::path::PathBuf {
+        let config = artifact::Config {
+            platform: PlatformInfo {
+                name: "t".into(),
+                file: "platform.yaml".into(),
+            },
+            releases: Vec::new(),
+        };
+        let built =
+            artifact::build(files, &config, &Provenance::default(), &BTreeMap::new()).unwrap();
+        let blobs: BTreeMap<String, Vec<u8>> = [&built.manifest, &built.config, &built.layer]
+            .iter()
+            .map(|b| (crate::source::sha256(b), b.to_vec()))
+            .collect();
+        let index = serde_json::to_vec(&Index {
+            schema_version: 2,
+            media_type: Some(media::OCI_INDEX.into()),
+            manifests: vec![Descriptor {
+                media_type: media::OCI_MANIFEST.into(),
+                digest: built.digest.clone(),
+                size: built.manifest.len() as u64,
+                artifact_type: Some(media::DISTRO_CONFIG.into()),
+                platform: None,
+                annotations: BTreeMap::from([(REF_NAME.to_string(), "distribution".into())]),
+            }],
+        })
+        .unwrap();
+        let hex = |b: &[u8]| crate::source::sha256(b)[7..].to_string();
+        let mut lines = vec![
+            (OCI_LAYOUT.to_string(), hex(OCI_LAYOUT_CONTENT.as_bytes())),
+            (INDEX.to_string(), hex(&index)),
+        ];
+        lines.extend(blobs.iter().map(|(d, b)| (blob_entry(d), hex(b))));
+        let sums = checksums::render(lines.iter().map(|(n, h)| (n.as_str(), h.as_str())));
+        let files = [
+            (OCI_LAYOUT, OCI_LAYOUT_CONTENT.as_bytes()),
+            (INDEX, index.as_slice()),
+            (CHECKSUMS, sums.as_bytes()),
+        ];
+        let sizes = blobs
+            .iter()
+            .map(|(d, b)| (d.clone(), b.len() as u64))
+            .collect();
+        let w = Writer::create(&dir.join("platform.tar"), &files, &sizes).unwrap();
+        for (d, b) in &blobs {
+            w.write_blob(d, b).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn the_snapshot_is_the_artifact_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = BTreeMap::new();
+        files.insert(
+            "platform.yaml".to_string(),
+            b"name: t\nbundle: b\n".to_vec(),
+        );
+        files.insert("bundles/b.yaml".to_string(), b"releases: []\n".to_vec());
+        let path = file_of(dir.path(), &files);
+        let layout = verify(&path, None, &mut |_| {}).unwrap();
+        let snapshot = read(&layout).unwrap();
+        assert_eq!(snapshot.platform_file(), "platform.yaml");
+        assert_eq!(snapshot.get("bundles/b.yaml"), Some(&b"releases: []\n"[..]));
+        assert_eq!(
+            snapshot.revision(),
+            Some(format!("platform.tar@{}", layout.distribution.manifest.digest).as_str())
+        );
+        assert!(
+            snapshot
+                .display("bundles/b.yaml")
+                .ends_with("platform.tar:bundles/b.yaml")
+        );
+    }
+
+    #[test]
+    fn a_missing_platform_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = BTreeMap::new();
+        files.insert("bundles/b.yaml".to_string(), b"releases: []\n".to_vec());
+        let layout = verify(&file_of(dir.path(), &files), None, &mut |_| {}).unwrap();
+        let e = read(&layout).unwrap_err().to_string();
+        assert!(e.contains("no platform file"), "{e}");
+    }
+}

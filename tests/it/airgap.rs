@@ -371,7 +371,19 @@ fn export_import_and_apply_from_the_tarball() {
     assert!(names.starts_with("oci-layout\nindex.json\nchecksums.sha256\nchecksums.sha256.sig\n"));
 
     // No source registry from here on.
+    let source_addr = source_registry.addr.clone();
     drop(source_registry);
+    // Exporting now fails, after its retries, naming the registry (exit
+    // code 3), and leaves no file behind.
+    let (code, _, stderr) = run(dir.path(), &["export", "-o", "again.tar"]);
+    assert_eq!(code, 3, "export with the registry down: {stderr}");
+    assert!(stderr.contains(&source_addr), "{stderr}");
+    let stray: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("again") || n.contains("tmp"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
 
     tamper_corpus(dir.path(), &tar, target, &public, &other_public);
 
