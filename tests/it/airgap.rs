@@ -385,7 +385,7 @@ fn export_import_and_apply_from_the_tarball() {
         .collect();
     assert!(stray.is_empty(), "{stray:?}");
 
-    tamper_corpus(dir.path(), &tar, target, &public, &other_public);
+    tamper_corpus(dir.path(), &tar, target, &public, &other_public, &name);
 
     let prefix = unique("airgap-mirror");
     let registry_arg = format!("{target}/{prefix}");
@@ -546,7 +546,14 @@ fn largest_blob(entries: &[(String, Vec<u8>, tar::EntryType)]) -> usize {
 
 /// Each hostile variant of `good` is refused by import (exit 2, the entry
 /// named, nothing pushed); a few by apply --from too.
-fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &Path) {
+fn tamper_corpus(
+    dir: &Path,
+    good: &Path,
+    target: &str,
+    public: &Path,
+    other: &Path,
+    namespace: &str,
+) {
     let bad = dir.join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     let mut entries_of_good = Vec::new();
@@ -719,6 +726,10 @@ fn tamper_corpus(dir: &Path, good: &Path, target: &str, public: &Path, other: &P
     );
     assert_eq!(code, 2, "apply --from a flipped file: {stderr}");
     assert!(stderr.contains(&big_name), "{stderr}");
+    assert!(
+        get_json(&["namespace", namespace]).is_none(),
+        "nothing is applied from a bad file"
+    );
 }
 
 fn expect_refused(

@@ -99,6 +99,9 @@ fn kind_name(kind: tar::EntryType) -> &'static str {
         T::Fifo => "fifo",
         T::GNUSparse => "sparse file",
         T::XGlobalHeader => "pax global header",
+        // Never read: their content is unbounded, and layout names are short.
+        T::XHeader => "pax extended header",
+        T::GNULongName | T::GNULongLink => "GNU long name",
         _ => "unknown type",
     }
 }
@@ -127,7 +130,13 @@ pub fn scan(path: &Path, progress: &mut dyn FnMut(u64)) -> Result<Scan, Error> {
     let mut end = 0u64;
     let mut last = String::from("(none)");
     let mut buf = vec![0u8; 256 << 10];
-    let iter = archive.entries().map_err(|e| not_tar(e.to_string()))?;
+    // Raw: the tar crate would read a GNU long name or pax header whole
+    // into memory, however large; a layout needs neither (its names are
+    // short), so they are refused as entries instead.
+    let iter = archive
+        .entries()
+        .map_err(|e| not_tar(e.to_string()))?
+        .raw(true);
     for entry in iter {
         let mut entry = entry.map_err(|e| {
             // A header cut short: the file ends where a header should be.

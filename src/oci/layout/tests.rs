@@ -261,6 +261,23 @@ fn hostile_files_are_refused_naming_the_entry() {
         cases.push((label, tar_of(&e), expect(&[label, "refused"])));
     }
 
+    // A pax header in front of an entry: refused unread (its size is
+    // whatever the file says).
+    let mut pax = regular(good.clone());
+    pax.insert(
+        1,
+        (
+            "PaxHeaders/index.json".into(),
+            b"30 path=index.json\n".to_vec(),
+            tar::EntryType::XHeader,
+        ),
+    );
+    cases.push((
+        "pax header",
+        tar_of(&pax),
+        expect(&["pax extended header", "refused"]),
+    ));
+
     let mut dup = regular(good.clone());
     dup.push(dup[1].clone());
     cases.push(("duplicate", tar_of(&dup), expect(&["index.json", "twice"])));
