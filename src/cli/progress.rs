@@ -63,12 +63,12 @@ impl Bar {
         let line = if is_bytes(s.phase) {
             format!(
                 "{} {} in {took:.1}s ({}/s)",
-                s.phase,
+                past(s.phase),
                 size(s.done),
                 size((s.done as f64 / took.max(0.001)) as u64)
             )
         } else {
-            format!("{} {} in {took:.1}s", s.phase, s.done)
+            format!("{} {} in {took:.1}s", past(s.phase), s.done)
         };
         self.line(&line);
         s.phase = "";
@@ -113,6 +113,17 @@ impl Bar {
                 self.line(&format!("{} {}% {}", s.phase, tenth * 10, amount(s)));
             }
         }
+    }
+}
+
+/// What a phase's summary line says: `pulling` -> `pulled`.
+fn past(phase: &str) -> String {
+    match phase.strip_suffix("ing") {
+        Some(stem) => match stem.strip_suffix('y') {
+            Some(s) => format!("{s}ied"),
+            None => format!("{stem}ed"),
+        },
+        None => phase.to_string(),
     }
 }
 
@@ -195,6 +206,14 @@ impl Progress for Bar {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_end_in_the_past() {
+        assert_eq!(past("pulling"), "pulled");
+        assert_eq!(past("pushing"), "pushed");
+        assert_eq!(past("verifying"), "verified");
+        assert_eq!(past("resolving"), "resolved");
+    }
 
     #[test]
     fn sizes_read_as_people_write_them() {
