@@ -61,6 +61,9 @@ install_registry() {
 	if command -v systemctl >/dev/null 2>&1; then
 		"${sudo[@]}" systemctl disable --now docker-registry >/dev/null 2>&1 || true
 	fi
+	if [[ -x /etc/init.d/docker-registry ]]; then
+		"${sudo[@]}" /etc/init.d/docker-registry stop >/dev/null 2>&1 || true
+	fi
 	[[ -x $BIN ]] || die "$BIN missing after install"
 }
 

@@ -27,13 +27,25 @@ cargo clippy --all-targets --locked -- -D warnings
 step "local cluster: etcd, kube-apiserver, controllers, kwok (built from Go modules, cached)"
 bash hack/cluster.sh build
 cluster_dir=$(mktemp -d "${TMPDIR:-/tmp}/distro-test-cluster.XXXXXX")
+registry_dir=$(mktemp -d "${TMPDIR:-/tmp}/distro-test-registry.XXXXXX")
+target_registry_dir=$(mktemp -d "${TMPDIR:-/tmp}/distro-test-registry-target.XXXXXX")
 cleanup() {
+  bash hack/registry.sh down "$registry_dir" >/dev/null 2>&1 || true
+  bash hack/registry.sh down "$target_registry_dir" >/dev/null 2>&1 || true
   bash hack/cluster.sh down "$cluster_dir" >/dev/null 2>&1 || true
-  rm -rf "$cluster_dir"
+  rm -rf "$cluster_dir" "$registry_dir" "$target_registry_dir"
 }
 trap cleanup EXIT
 bash hack/cluster.sh up "$cluster_dir" >/dev/null
 export DISTRO_TEST_KUBECONFIG=$cluster_dir/kubeconfig
+
+step "local registries: Debian's docker-registry on 127.0.0.1 (a source and a private target)"
+# registry.sh installs the package when it is missing.
+bash hack/registry.sh up "$registry_dir" >/dev/null
+bash hack/registry.sh up "$target_registry_dir" >/dev/null
+DISTRO_TEST_REGISTRY=$(cat "$registry_dir/addr")
+DISTRO_TEST_REGISTRY_TARGET=$(cat "$target_registry_dir/addr")
+export DISTRO_TEST_REGISTRY DISTRO_TEST_REGISTRY_TARGET
 
 step "cargo test"
 cargo test --all-targets --locked

@@ -22,7 +22,6 @@ use super::reference::Reference;
 use super::registry::{self, ErrorKind, Registry};
 use super::relocate::{self, Relocation};
 use super::retry::{backoff, retry, transient};
-use super::upload::Uploader;
 
 /// How to import.
 #[derive(Debug, Clone)]
@@ -168,7 +167,6 @@ pub async fn import(
         source,
     };
     let client = Registry::new(&first.reference, &options.registry).map_err(setup)?;
-    let uploader = Uploader::new(&first.reference, &options.registry).map_err(setup)?;
 
     // Each blob once per repository: images that share a repository share
     // its blobs.
@@ -184,13 +182,9 @@ pub async fn import(
     let pushed: Vec<(String, String, bool)> = futures::stream::iter(uploads)
         .map(|((repository, digest), (t, size))| {
             let client = client.clone();
-            let uploader = uploader.clone();
             let progress = progress.clone();
             async move {
-                let sent = upload(
-                    layout, &client, &uploader, t, &digest, size, options, &progress,
-                )
-                .await?;
+                let sent = upload(layout, &client, t, &digest, size, options, &progress).await?;
                 Ok::<_, Error>((repository, digest, sent))
             }
         })
@@ -225,11 +219,9 @@ pub async fn import(
 }
 
 /// Uploads one blob unless the repository has it; whether it was sent.
-#[allow(clippy::too_many_arguments)]
 async fn upload(
     layout: &Layout,
     client: &Registry,
-    uploader: &Uploader,
     t: &Target<'_>,
     digest: &str,
     size: u64,
@@ -260,8 +252,8 @@ async fn upload(
                 }
             })
         };
-        match uploader
-            .push_blob(&t.reference, counted, digest, size)
+        match client
+            .push_blob_stream(&t.reference, counted, digest, size)
             .await
         {
             Ok(()) => return Ok(true),

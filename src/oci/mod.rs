@@ -27,7 +27,6 @@ pub mod reference;
 pub mod registry;
 pub mod relocate;
 pub mod retry;
-pub mod upload;
 
 pub use reference::Reference;
 pub use registry::Registry;

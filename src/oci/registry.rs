@@ -48,6 +48,9 @@ pub const MANIFEST_TYPES: &[&str] = &[
 
 /// Largest manifest accepted (the size registries commonly enforce).
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
+/// The User-Agent of every request.
+const USER_AGENT: &str = concat!("distro/", env!("CARGO_PKG_VERSION"));
+
 /// Most tags read from one repository.
 pub const MAX_TAGS: usize = 10_000;
 
@@ -180,6 +183,10 @@ pub struct Manifest {
 #[derive(Clone)]
 pub struct Registry {
     client: Client,
+    /// For manifests, whose body `oci-client` would read unbounded.
+    http: reqwest::Client,
+    /// `https`, or `http` for loopback and `--insecure`.
+    scheme: &'static str,
     registry: String,
     auth: RegistryAuth,
     timeout: Duration,
@@ -207,27 +214,38 @@ impl Registry {
         // reqwest is built without a TLS provider of its own: use ring, the
         // one kube already brings. Installing twice is harmless.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let protocol = if options.insecure || reference.is_loopback() {
+        let plain = options.insecure || reference.is_loopback();
+        let protocol = if plain {
             ClientProtocol::HttpsExcept(vec![reference.registry.clone()])
         } else {
             ClientProtocol::Https
         };
+        let setup = |message: String| Error::Registry {
+            registry: reference.registry.clone(),
+            operation: "client setup",
+            message,
+        };
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .user_agent(USER_AGENT)
+            .no_proxy()
+            .build()
+            .map_err(|e| setup(e.to_string()))?;
         let config = ClientConfig {
             protocol,
             connect_timeout: Some(options.connect_timeout),
             read_timeout: Some(options.read_timeout),
             // An index is never resolved to a platform behind our back.
             platform_resolver: None,
-            user_agent: concat!("distro/", env!("CARGO_PKG_VERSION")),
+            user_agent: USER_AGENT,
             ..ClientConfig::default()
         };
-        let client = Client::try_from(config).map_err(|e| Error::Registry {
-            registry: reference.registry.clone(),
-            operation: "client setup",
-            message: e.to_string(),
-        })?;
+        let client = Client::try_from(config).map_err(|e| setup(e.to_string()))?;
         Ok(Registry {
             client,
+            http,
+            scheme: if plain { "http" } else { "https" },
             registry: reference.registry.clone(),
             auth: credentials.to_client(),
             timeout: options.timeout,
@@ -248,10 +266,6 @@ impl Registry {
     /// Unreachable, refused, missing, larger than [`MAX_MANIFEST_BYTES`],
     /// or not matching the digest asked for.
     ///
-    /// # Caveats
-    /// `oci-client` reads the response body whole before the size check;
-    /// the operation deadline bounds how long a hostile registry can keep
-    /// sending.
     pub async fn fetch_manifest(
         &self,
         reference: &Reference,
@@ -266,20 +280,12 @@ impl Registry {
         if let Some(digest) = &reference.digest {
             check_digest_form(&subject, digest)?;
         }
-        let (bytes, _) = self
+        let (bytes, claimed) = self
             .deadline(
                 "manifest fetch",
-                self.client
-                    .pull_manifest_raw(&reference.to_client(), &self.auth, accept),
+                self.get_manifest(reference, accept, &subject),
             )
-            .await?
-            .map_err(|e| self.map_err(e, "manifest fetch", &subject))?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(Error::TooLarge {
-                subject,
-                limit: MAX_MANIFEST_BYTES as u64,
-            });
-        }
+            .await??;
         let digest = crate::source::sha256(&bytes);
         if let Some(expected) = &reference.digest
             && *expected != digest
@@ -287,6 +293,18 @@ impl Registry {
             return Err(Error::Mismatch {
                 subject: format!("manifest {subject}"),
                 expected: expected.clone(),
+                actual: digest,
+            });
+        }
+        // The header is never the answer, but a registry that contradicts
+        // itself is not believed either.
+        if let Some(claimed) = claimed
+            && claimed.starts_with("sha256:")
+            && claimed != digest
+        {
+            return Err(Error::Mismatch {
+                subject: format!("manifest {subject} (Docker-Content-Digest)"),
+                expected: claimed,
                 actual: digest,
             });
         }
@@ -468,6 +486,43 @@ impl Registry {
         .map_err(|e| self.map_err(e, "blob upload", &subject))
     }
 
+    /// Uploads the blob `digest` of `size` bytes from a stream (a file, a
+    /// layout's blob), unless the registry has it already. Memory use is one
+    /// chunk. The registry checks the digest when the upload is committed
+    /// and refuses a mismatch, so nothing unverified is stored.
+    ///
+    /// # Errors
+    /// The stream fails, the registry refuses (a digest mismatch among
+    /// others), or it is unreachable.
+    pub async fn push_blob_stream<S>(
+        &self,
+        reference: &Reference,
+        stream: S,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), Error>
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static,
+    {
+        let subject = format!(
+            "blob {digest} of {}/{}",
+            self.registry, reference.repository
+        );
+        check_digest_form(&subject, digest)?;
+        if self.blob_exists(reference, digest).await? {
+            return Ok(());
+        }
+        let stream = stream.map(|chunk| chunk.map_err(OciDistributionError::IoError));
+        self.deadline(
+            "blob upload",
+            self.client
+                .push_blob_stream(&reference.to_client(), stream, digest, Some(size)),
+        )
+        .await?
+        .map(|_| ())
+        .map_err(|e| self.map_err(e, "blob upload", &subject))
+    }
+
     /// Uploads a manifest (or index) under `reference`'s tag, or under its
     /// digest when it has no tag, with `media_type` as its content type.
     /// Returns its digest (computed here, not taken from the registry).
@@ -557,6 +612,93 @@ impl Registry {
             }
         };
         self.deadline("tag list", work).await?
+    }
+
+    /// GET of a manifest, its body read up to [`MAX_MANIFEST_BYTES`]: the
+    /// token (or Basic credentials) come from `oci-client`'s handshake, the
+    /// request is made here so that a huge body is cut off, not buffered.
+    async fn get_manifest(
+        &self,
+        reference: &Reference,
+        accept: &[&str],
+        subject: &str,
+    ) -> Result<(Bytes, Option<String>), Error> {
+        let image = reference.to_client();
+        let token = self
+            .client
+            .auth(&image, &self.auth, oci_client::RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.map_err(e, "manifest fetch", subject))?;
+        let target = reference
+            .digest
+            .clone()
+            .or_else(|| reference.tag.clone())
+            .unwrap_or_else(|| "latest".into());
+        let url = format!(
+            "{}://{}/v2/{}/manifests/{target}",
+            self.scheme,
+            image.resolve_registry(),
+            reference.repository
+        );
+        let mut request = self.http.get(&url).header("Accept", accept.join(", "));
+        request = match (&token, &self.auth) {
+            (Some(token), _) => request.bearer_auth(token),
+            (None, RegistryAuth::Basic(user, password)) => request.basic_auth(user, Some(password)),
+            (None, RegistryAuth::Bearer(token)) => request.bearer_auth(token),
+            (None, RegistryAuth::Anonymous) => request,
+        };
+        let unreachable = |e: reqwest::Error| Error::Unreachable {
+            registry: self.registry.clone(),
+            reason: request_reason(&e),
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+            return Err(Error::Auth {
+                registry: self.registry.clone(),
+                reference: subject.to_string(),
+            });
+        }
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(Error::NotFound {
+                reference: subject.to_string(),
+            });
+        }
+        let too_large = || Error::TooLarge {
+            subject: subject.to_string(),
+            limit: MAX_MANIFEST_BYTES as u64,
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_MANIFEST_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let claimed = response
+            .headers()
+            .get("Docker-Content-Digest")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(unreachable)?;
+            if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(Error::Registry {
+                registry: self.registry.clone(),
+                operation: "manifest fetch",
+                message: shorten(&format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )),
+            });
+        }
+        Ok((Bytes::from(body), claimed))
     }
 
     async fn deadline<T>(

@@ -530,11 +530,11 @@ fn help_has_examples_and_the_exit_codes() {
         "  0  ok",
         "  1  changes (diff) or failures",
         "  2  invalid input",
-        "  3  the cluster cannot be reached",
+        "  3  the cluster or a registry cannot be reached",
     ] {
         assert!(help.contains(line), "{help}");
     }
-    for command in ["list", "values", "update", "completion"] {
+    for command in ["list", "values", "update", "completion", "push", "pull"] {
         let help = ok(dir.path(), &[command, "--help"]);
         assert!(help.contains("Examples:"), "{command} --help:\n{help}");
     }

@@ -122,7 +122,7 @@ pub(crate) fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn ready(p: &Value) -> Option<&Value> {
+pub(crate) fn ready(p: &Value) -> Option<&Value> {
     p["status"]["conditions"]
         .as_array()?
         .iter()

@@ -110,6 +110,36 @@ fn registry_client_pushes_fetches_and_verifies() {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Content, "{err}");
 
+        // A streamed upload, in chunks; the registry refuses one whose
+        // bytes do not match the digest.
+        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let big_digest = sha256(&big);
+        let chunks: Vec<std::io::Result<Bytes>> = big
+            .chunks(65_536)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        registry
+            .push_blob_stream(
+                &r,
+                futures::stream::iter(chunks),
+                &big_digest,
+                big.len() as u64,
+            )
+            .await
+            .unwrap();
+        let mut back = Vec::new();
+        registry
+            .fetch_blob(&r, &big_digest, big.len() as u64, &mut back)
+            .await
+            .unwrap();
+        assert_eq!(back, big);
+        let wrong = vec![Ok(Bytes::from_static(b"not it"))];
+        let err = registry
+            .push_blob_stream(&r, futures::stream::iter(wrong), &sha256(b"other"), 6)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("blob upload"), "{err}");
+
         // Tags, and a missing tag.
         push_small(&registry, &r.with_tag("v2"), b"second").await;
         let tags = registry.list_tags(&r).await.unwrap();
@@ -126,22 +156,21 @@ fn registry_client_pushes_fetches_and_verifies() {
 }
 
 #[test]
-fn a_manifest_that_does_not_match_the_digest_asked_for_is_refused() {
+fn a_reference_with_tag_and_digest_is_fetched_by_its_digest() {
     let addr = source();
     runtime().block_on(async {
-        let r = reference(addr, "it/mismatch", "a");
+        let r = reference(addr, "it/tag-and-digest", "a");
         let registry = Registry::new(&r, &anonymous()).unwrap();
-        let (_, digest_a) = push_small(&registry, &r, b"a").await;
+        let (bytes_a, digest_a) = push_small(&registry, &r, b"a").await;
         let (_, digest_b) = push_small(&registry, &r.with_tag("b"), b"b").await;
         assert_ne!(digest_a, digest_b);
-        // Asking for tag b at digest a fetches by digest: a's bytes, which
-        // match; asking for a digest the registry has under another
-        // content is what a tampering registry would do, below.
-        let ok = registry
+        // `:b@<digest of a>` is a's manifest: the digest decides, the tag
+        // is only informative.
+        let fetched = registry
             .fetch_manifest(&r.with_tag("b").with_digest(&digest_a), &[])
             .await
             .unwrap();
-        assert_eq!(ok.digest, digest_a);
+        assert_eq!((fetched.digest, fetched.bytes), (digest_a, bytes_a));
     });
 }
 
@@ -720,4 +749,244 @@ fn the_oci_source_resolves_semver_and_fetches_a_snapshot() {
                 .is_err()
         );
     });
+}
+
+// ---------------------------------------------------------------------------
+// the controller following an OCI artifact
+
+/// The `basic` fixture with its namespaces prefixed, as the controller
+/// tests lay it out, in a directory of its own.
+fn basic_for(prefix: &str) -> tempfile::TempDir {
+    let dist = scratch("basic");
+    let bundle = std::fs::read_to_string(dist.path().join("bundles/main.yaml")).unwrap();
+    let bundle = bundle
+        .replace(
+            "namespace: base-system",
+            &format!("namespace: {prefix}-base"),
+        )
+        .replace("namespace: apps", &format!("namespace: {prefix}-apps"))
+        .replace("namespace: addons", &format!("namespace: {prefix}-addons"));
+    std::fs::write(dist.path().join("bundles/main.yaml"), bundle).unwrap();
+    let platform = std::fs::read_to_string(dist.path().join("platform.yaml")).unwrap();
+    std::fs::write(
+        dist.path().join("platform.yaml"),
+        format!("enable: [addon]\n{platform}"),
+    )
+    .unwrap();
+    dist
+}
+
+#[test]
+fn controller_follows_an_oci_artifact() {
+    use crate::cluster::cluster;
+    use crate::controller::{
+        Controller, apply_yaml, platform, resource_versions, wait_crd, wait_platform,
+    };
+    use std::time::Duration;
+
+    let c = cluster();
+    let ns = "ctl-oci";
+    let prefix = "ocictl";
+    let addr = source();
+    let dist = basic_for(prefix);
+    let url = format!("oci://{addr}/it/controller");
+    let tagged = format!("{url}:stable");
+    let first = distro_ok(dist.path(), &["push", &tagged])
+        .trim()
+        .to_string();
+
+    let ctl = Controller::start(c, ns, None);
+    apply_yaml(
+        c,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+    );
+    wait_crd(c, &ctl);
+    // Both sources, or neither, are refused by the schema.
+    let both = format!(
+        "apiVersion: distro.dev/v1alpha1\nkind: Platform\nmetadata: {{name: both, namespace: {ns}}}\nspec:\n  source:\n    git: {{url: \"git://127.0.0.1:1/x.git\"}}\n    oci: {{url: \"{url}\"}}\n"
+    );
+    let file = dist.path().join("both.yaml");
+    std::fs::write(&file, both).unwrap();
+    let out = c.kubectl(&["apply", "--server-side", "-f", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("exactly one of spec.source.git and spec.source.oci"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    apply_yaml(
+        c,
+        &format!(
+            r#"apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: oci, namespace: {ns}}}
+spec:
+  source:
+    oci: {{url: "{url}", ref: {{tag: stable}}}}
+  interval: 1s
+  timeout: 60s
+"#
+        ),
+    );
+    let revision = format!("stable@{first}");
+    let p = wait_platform(
+        c,
+        &ctl,
+        ns,
+        "oci",
+        "ReconciliationSucceeded",
+        Some(&revision),
+    );
+    assert_eq!(p["status"]["lastAppliedRevision"], revision.as_str(), "{p}");
+    let app = c
+        .get_json(&["release", "-n", &format!("{prefix}-apps"), "app"])
+        .unwrap();
+    assert_eq!(app["status"]["sourceRevision"], revision.as_str(), "{app}");
+
+    // distro status and kubectl's printer columns show the revision.
+    let (code, status, err) = outcome(&c.distro(dist.path(), &["status", "-o", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let row = status["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "oci" && p["namespace"] == ns)
+        .cloned()
+        .unwrap();
+    assert_eq!(row["revision"], revision.as_str(), "{row}");
+    assert_eq!(row["source"], url.as_str(), "{row}");
+    let columns = c.kubectl_ok(&["get", "platforms", "-n", ns]);
+    assert!(columns.contains(&revision), "{columns}");
+
+    // Pushing the same content again keeps the digest: over several
+    // intervals nothing is written, not even the Platform's status.
+    let before = resource_versions(c, &format!("{prefix}-apps"));
+    let platform_version = platform(c, ns, "oci")["metadata"]["resourceVersion"].clone();
+    assert_eq!(distro_ok(dist.path(), &["push", &tagged]).trim(), first);
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(resource_versions(c, &format!("{prefix}-apps")), before);
+    assert_eq!(
+        platform(c, ns, "oci")["metadata"]["resourceVersion"],
+        platform_version
+    );
+
+    // Moving the tag applies the new revision.
+    let platform_yaml = std::fs::read_to_string(dist.path().join("platform.yaml")).unwrap();
+    assert!(platform_yaml.contains("replicas: 3"), "{platform_yaml}");
+    std::fs::write(
+        dist.path().join("platform.yaml"),
+        platform_yaml.replace("replicas: 3", "replicas: 2"),
+    )
+    .unwrap();
+    let second = distro_ok(dist.path(), &["push", &tagged])
+        .trim()
+        .to_string();
+    assert_ne!(second, first);
+    let revision = format!("stable@{second}");
+    let p = wait_platform(
+        c,
+        &ctl,
+        ns,
+        "oci",
+        "ReconciliationSucceeded",
+        Some(&revision),
+    );
+    assert_eq!(p["status"]["lastAppliedRevision"], revision.as_str(), "{p}");
+    let deployment = c
+        .get_json(&[
+            "deployment",
+            "-n",
+            &format!("{prefix}-apps"),
+            "-l",
+            "distro.dev/release=app",
+        ])
+        .unwrap();
+    assert_eq!(
+        deployment["items"][0]["spec"]["replicas"], 2,
+        "{deployment}"
+    );
+}
+
+#[test]
+fn controller_pulls_with_a_dockerconfigjson_secret() {
+    use crate::cluster::cluster;
+    use crate::controller::{Controller, apply_yaml, wait_crd, wait_platform};
+    use base64::Engine as _;
+
+    let c = cluster();
+    let ns = "ctl-oci-auth";
+    let prefix = "ociauth";
+    let own = Dedicated::start_with(Some(&htpasswd()));
+    let dist = basic_for(prefix);
+    let config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let docker_config = format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, own.addr);
+    std::fs::write(config.path().join("config.json"), &docker_config).unwrap();
+    let url = format!("oci://{}/it/private-controller", own.addr);
+    let (code, digest, err) = outcome(&distro_with(
+        dist.path(),
+        &["push", &format!("{url}:v1.0.0")],
+        Some(config.path()),
+        &[],
+    ));
+    assert_eq!(code, 0, "{err}");
+    let digest = digest.trim().to_string();
+
+    let ctl = Controller::start(c, ns, None);
+    apply_yaml(
+        c,
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+    );
+    wait_crd(c, &ctl);
+    let platform = |secret: &str| {
+        format!(
+            r#"apiVersion: distro.dev/v1alpha1
+kind: Platform
+metadata: {{name: private, namespace: {ns}}}
+spec:
+  source:
+    oci: {{url: "{url}", ref: {{semver: "^1"}}, secretRef: {{name: {secret}}}}}
+  interval: 1m
+  timeout: 60s
+"#
+        )
+    };
+    // A Secret without the registry's entry: a fetch failure naming it.
+    apply_yaml(
+        c,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: other, namespace: {ns}}}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{{\"auths\":{{\"127.0.0.1:1\":{{\"auth\":\"eDp5\"}}}}}}'\n"
+        ),
+    );
+    apply_yaml(c, &platform("other"));
+    let p = wait_platform(c, &ctl, ns, "private", "FetchFailed", None);
+    let message = crate::controller::ready(&p).unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!("no entry for {}", own.addr)),
+        "{message}"
+    );
+
+    apply_yaml(
+        c,
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata: {{name: pull, namespace: {ns}}}\ntype: kubernetes.io/dockerconfigjson\nstringData:\n  .dockerconfigjson: '{docker_config}'\n"
+        ),
+    );
+    apply_yaml(c, &platform("pull"));
+    let revision = format!("v1.0.0@{digest}");
+    let p = wait_platform(
+        c,
+        &ctl,
+        ns,
+        "private",
+        "ReconciliationSucceeded",
+        Some(&revision),
+    );
+    assert_eq!(p["status"]["lastAppliedRevision"], revision.as_str(), "{p}");
 }

@@ -14,8 +14,9 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use super::read::Entry;
 use super::{Error, Layout, blob_entry};
 
-/// Bytes read per chunk.
-const CHUNK: u64 = 1 << 20;
+/// Bytes read per chunk: the largest piece the registry client sends in one
+/// request.
+const CHUNK: u64 = 4 << 20;
 
 struct State {
     path: PathBuf,
@@ -61,7 +62,7 @@ impl State {
 }
 
 impl Layout {
-    /// The blob `digest` as a stream of chunks of at most 1 MiB; the last
+    /// The blob `digest` as a stream of chunks of at most 4 MiB; the last
     /// item is an error if its bytes no longer match the digest.
     ///
     /// # Errors
