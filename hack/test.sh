@@ -47,6 +47,17 @@ DISTRO_TEST_REGISTRY=$(cat "$registry_dir/addr")
 DISTRO_TEST_REGISTRY_TARGET=$(cat "$target_registry_dir/addr")
 export DISTRO_TEST_REGISTRY DISTRO_TEST_REGISTRY_TARGET
 
+# The air-gap tests make ed25519 keys with openssl and read registry
+# catalogs with curl, as users would.
+for tool in openssl curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    sudo=()
+    [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+    "${sudo[@]}" apt-get install -y --no-install-recommends "$tool" >&2 ||
+      { "${sudo[@]}" apt-get update >&2 && "${sudo[@]}" apt-get install -y --no-install-recommends "$tool" >&2; }
+  fi
+done
+
 step "cargo test"
 cargo test --all-targets --locked
 

@@ -32,6 +32,10 @@ pub enum Problem {
     Images(#[from] crate::oci::images::Error),
     #[error(transparent)]
     Relocate(#[from] crate::oci::relocate::Error),
+    /// An air-gap file that does not verify, or whose distribution cannot
+    /// be read.
+    #[error(transparent)]
+    Tarball(#[from] source::tarball::Error),
 }
 
 /// A release or template named on the command line that is not there.

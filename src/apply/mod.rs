@@ -77,6 +77,9 @@ pub struct Options {
     /// last applied, or the ledger says so): drift correction. Other
     /// conflicts are still reported.
     pub take_back: bool,
+    /// Rewrite every image to its copy in a private registry (`apply
+    /// --from`); see [`crate::oci::relocate`].
+    pub relocation: Option<std::sync::Arc<crate::oci::relocate::Relocation>>,
 }
 
 impl Default for Options {
@@ -92,6 +95,7 @@ impl Default for Options {
             render: crate::render::Options::default(),
             skip: None,
             take_back: false,
+            relocation: None,
         }
     }
 }

@@ -49,6 +49,7 @@ pub async fn apply_snapshot(
     // Rendering is CPU work (parallel inside): keep it off the async workers.
     let pipeline_options = pipeline::Options {
         locked: options.locked,
+        relocation: options.relocation.clone(),
         ..pipeline::Options::default()
     };
     let render_options = options.render;

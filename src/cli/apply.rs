@@ -34,6 +34,8 @@ pub struct Args {
     /// Output format of the final report.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    #[command(flatten)]
+    pub from: super::from::From,
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -43,7 +45,10 @@ fn duration(s: &str) -> Result<Duration, String> {
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     // Validate everything before the first write: an invalid snapshot is
     // refused before any client is built.
-    let snapshot = global.snapshot()?;
+    let (snapshot, relocation) = match args.from.load()? {
+        Some(installed) => (installed.snapshot, Some(installed.relocation)),
+        None => (global.snapshot()?, None),
+    };
     let options = Options {
         force_conflicts: args.force_conflicts,
         wait: args.wait,
@@ -57,6 +62,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         // reports every conflict.
         skip: None,
         take_back: false,
+        relocation,
     };
     let applied = with_cluster(global, |client| async move {
         let (tx, rx) = mpsc::unbounded_channel();

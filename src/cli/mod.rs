@@ -8,12 +8,16 @@ mod cluster;
 mod completion;
 mod controller;
 mod diff;
+mod export;
+mod from;
 mod graph;
 mod health;
 mod images;
+mod import;
 mod inputs;
 mod list;
 mod platform;
+mod progress;
 mod pull;
 mod push;
 mod render;
@@ -172,7 +176,7 @@ pub enum Command {
     /// Render, validate, then server-side apply every release in dependency
     /// order, wait for readiness, prune, and report.
     #[command(
-        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
+        after_help = "Examples:\n  distro apply                          install or upgrade, wait, print the release table\n  distro apply --timeout 10m --concurrency 8\n  distro apply --force-conflicts        take fields owned by another manager\n  distro apply --wait=false -o json\n  distro apply --from platform.tar --registry registry.local:5000/mirror\n\nNothing is written unless the whole distribution is valid.\nExit codes: 0 all releases Ready, 1 some failed, 2 invalid input, 3 cluster unreachable."
     )]
     Apply(apply::Args),
     /// Every container image the rendered distribution uses or declares,
@@ -223,6 +227,14 @@ pub enum Command {
     /// Pull a distribution artifact into a directory, verifying every digest.
     #[command(after_help = pull::AFTER_HELP)]
     Pull(pull::Args),
+    /// Write the distribution and every image it needs into one air-gap
+    /// file (an OCI image layout in a tar).
+    #[command(after_help = export::AFTER_HELP)]
+    Export(export::Args),
+    /// Verify an air-gap file, push its images to a private registry by
+    /// digest, and print the relocation map.
+    #[command(after_help = import::AFTER_HELP)]
+    Import(import::Args),
     /// Print a shell completion script.
     #[command(after_help = completion::AFTER_HELP)]
     Completion(completion::Args),
@@ -263,6 +275,8 @@ pub fn main() -> ExitCode {
         Command::Completion(args) => completion::run(args),
         Command::Push(args) => push::run(&cli.global, args),
         Command::Pull(args) => pull::run(&cli.global, args),
+        Command::Export(args) => export::run(&cli.global, args),
+        Command::Import(args) => import::run(&cli.global, args),
         Command::Graph(args) => graph::run(&cli.global, args),
         Command::Images(args) => images::run(&cli.global, args),
         Command::Validate(args) => {

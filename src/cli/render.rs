@@ -21,6 +21,7 @@ pub fn after_help() -> String {
   distro render -f ha.yaml --set platform.clusterDomain=prod.local
   distro render --kube-version 1.31.0
   distro render -p staging/platform.yaml --locked
+  distro render --from platform.tar --registry registry.local:5000/mirror
 
 {}
 
@@ -48,14 +49,21 @@ pub struct Args {
     pub show_only: Vec<String>,
     #[command(flatten)]
     pub inputs: inputs::Inputs,
+    #[command(flatten)]
+    pub from: super::from::From,
 }
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
+    let (snapshot, relocation) = match args.from.load()? {
+        Some(installed) => (installed.snapshot, Some(installed.relocation)),
+        None => (global.snapshot()?, None),
+    };
     let options = pipeline::Options {
         releases: args.release.clone(),
+        relocation,
         ..args.inputs.options(global)?
     };
-    let rendered = pipeline::render_with(global.snapshot()?, &options, &global.render_options())?;
+    let rendered = pipeline::render_with(snapshot, &options, &global.render_options())?;
     if !args.show_only.is_empty() {
         let mut text = String::new();
         for (release, object) in pipeline::show_only(&rendered, &args.show_only)? {

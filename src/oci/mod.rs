@@ -1,4 +1,6 @@
-//! The distribution as an OCI artifact, and the registry it lives in.
+//! OCI: the distribution as an artifact, the registry it lives in, the
+//! images it references and their relocation, and the air-gap file that
+//! carries them all.
 //!
 //! - [`reference`]: `oci://` URLs and plain image references, validated.
 //! - [`credentials`]: registry credentials from the Docker config format.
@@ -8,17 +10,23 @@
 //!   safely.
 //! - [`artifact`]: the artifact's manifest and config; push and pull.
 //! - [`provenance`]: the source, revision and time a push records.
-//! - [`images`]: the images a rendered distribution references.
-//! - [`relocate`]: their references rewritten to a private registry.
+//! - [`images`], [`relocate`]: the images of a rendered distribution, and
+//!   rewriting them to a private registry.
+//! - [`layout`], [`export`], [`import`]: the air-gap file.
 
 pub mod artifact;
 pub mod content;
 pub mod credentials;
+pub mod export;
 pub mod images;
+pub mod import;
+pub mod layout;
+pub mod progress;
 pub mod provenance;
 pub mod reference;
 pub mod registry;
 pub mod relocate;
+pub mod retry;
 
 pub use reference::Reference;
 pub use registry::Registry;

@@ -7,12 +7,14 @@
 //! - [`dir`]: a directory on disk (the command line).
 //! - [`git`]: a commit of a Git repository (the controller).
 //! - [`oci`]: an OCI artifact pushed by `distro push` (the controller).
+//! - [`tarball`]: the distribution artifact inside a verified air-gap file.
 
 pub mod dir;
 
 pub mod git;
 
 pub mod oci;
+pub mod tarball;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -31,6 +33,8 @@ pub enum Origin {
     Git { url: String, path: String },
     /// An OCI artifact: its repository, `oci://host/repo`.
     Oci { url: String },
+    /// The distribution artifact of an air-gap file.
+    Tarball(PathBuf),
     /// Files built in memory (tests, other front ends).
     Memory,
 }
@@ -126,6 +130,8 @@ impl Snapshot {
             Origin::Git { path: dir, .. } if !dir.is_empty() && dir != "." => {
                 format!("{}/{path}", dir.trim_end_matches('/'))
             }
+            // As tar tools name a member: `platform.tar:packages/a/...`.
+            Origin::Tarball(file) => format!("{}:{path}", file.display()),
             _ => path.to_string(),
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! One test binary; each module covers one area.
 
+mod airgap;
 mod apply;
 mod bad_input;
 mod bootstrap;
