@@ -41,9 +41,15 @@ pub enum Error {
 impl Error {
     /// A verification failure of `file`.
     pub fn verify(file: &std::path::Path, source: layout::Error) -> Self {
-        Error::Verify {
-            file: file.display().to_string(),
-            source,
+        let file = file.display().to_string();
+        match source {
+            // Already named: `platform.tar: No such file or directory`.
+            layout::Error::Io { ref path, .. } | layout::Error::NotTar { file: ref path, .. }
+                if *path == file =>
+            {
+                Error::Layout(source)
+            }
+            source => Error::Verify { file, source },
         }
     }
 }
