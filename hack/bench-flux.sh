@@ -300,6 +300,7 @@ for crd in gitrepositories.source.toolkit.fluxcd.io kustomizations.kustomize.too
 done
 "$KUBECTL" create namespace flux-system >/dev/null
 STORAGE_PORT=$(free_port)
+mkdir -p "$WORK/flux-storage"
 RUNTIME_NAMESPACE=flux-system "$FLUX_DIR/bin/source-controller" --watch-all-namespaces=true \
 	--storage-path="$WORK/flux-storage" --storage-addr="127.0.0.1:$STORAGE_PORT" \
 	--storage-adv-addr="127.0.0.1:$STORAGE_PORT" \
