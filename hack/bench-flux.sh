@@ -246,18 +246,21 @@ spec:
 EOF
 wait_for "distro's cold install" platform_at "$FIRST"
 D_COLD=$(secs "$t0" "$(now_ns)")
+log "D_COLD=$D_COLD"
 
 log "distro: idle for ${IDLE}s (polling every $INTERVAL)"
 sleep 2
 mark=$(lines)
 sleep "$IDLE"
 D_IDLE=$(requests "$mark" "$(lines)" distro/)
+log "D_IDLE=$D_IDLE"
 
 log "distro: push -> applied, polling"
 SECOND=$(commit_change 1)
 t0=$(now_ns)
 wait_for "distro's poll-triggered apply" platform_at "$SECOND"
 D_POLL=$(secs "$t0" "$(now_ns)")
+log "D_POLL=$D_POLL"
 
 log "distro: push -> applied, webhook"
 THIRD=$(commit_change 2)
@@ -270,6 +273,7 @@ curl -fsS --noproxy '*' -o /dev/null -X POST "http://127.0.0.1:$HOOK_PORT$HOOK_P
 	die "the webhook call failed"
 wait_for "distro's webhook-triggered apply" platform_at "$THIRD"
 D_HOOK=$(secs "$t0" "$(now_ns)")
+log "D_HOOK=$D_HOOK"
 
 log "distro: one forced no-op reconcile"
 sleep 2
@@ -286,6 +290,7 @@ platform_handled() {
 wait_for "distro's forced reconcile" platform_handled
 sleep 1
 D_NOOP=$(requests "$mark" "$(lines)" distro/)
+log "D_NOOP=$D_NOOP"
 D_RSS=$(hwm_kib "$CONTROLLER")
 kill -TERM "$CONTROLLER"
 wait "$CONTROLLER" 2>/dev/null || true
@@ -362,25 +367,28 @@ t0=$(now_ns)
 "$KUBECTL" apply --server-side -f "$WORK/flux-objects.yaml" >/dev/null
 wait_for "Flux's cold install" all_at "$HEAD_NOW"
 F_COLD=$(secs "$t0" "$(now_ns)")
+log "F_COLD=$F_COLD"
 
 log "Flux: idle for ${IDLE}s (polling every $INTERVAL)"
 sleep 2
 mark=$(lines)
 sleep "$IDLE"
 F_IDLE=$(requests "$mark" "$(lines)" source-controller kustomize-controller)
+log "F_IDLE=$F_IDLE"
 
 log "Flux: push -> applied, polling"
 FOURTH=$(commit_change 3)
 t0=$(now_ns)
 wait_for "Flux's poll-triggered apply" all_at "$FOURTH"
 F_POLL=$(secs "$t0" "$(now_ns)")
+log "F_POLL=$F_POLL"
 
 log "Flux: one forced no-op reconcile"
 sleep 2
 mark=$(lines)
 STAMP=$(date +%s%N)
-"$KUBECTL" -n flux-system annotate --overwrite gitrepository/platform kustomizations --all \
-	"reconcile.fluxcd.io/requestedAt=$STAMP" >/dev/null
+"$KUBECTL" -n flux-system annotate --overwrite gitrepository/platform "reconcile.fluxcd.io/requestedAt=$STAMP" >/dev/null
+"$KUBECTL" -n flux-system annotate --overwrite kustomizations --all "reconcile.fluxcd.io/requestedAt=$STAMP" >/dev/null
 handled() {
 	local n
 	n=$("$KUBECTL" -n flux-system get kustomizations -o jsonpath='{range .items[*]}{.status.lastHandledReconcileAt} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
@@ -390,6 +398,7 @@ handled() {
 wait_for "Flux's forced reconcile" handled
 sleep 1
 F_NOOP=$(requests "$mark" "$(lines)" source-controller kustomize-controller)
+log "F_NOOP=$F_NOOP"
 F_RSS_SOURCE=$(hwm_kib "$SOURCE")
 F_RSS_KUSTOMIZE=$(hwm_kib "$KUSTOMIZE")
 F_RSS=$((F_RSS_SOURCE + F_RSS_KUSTOMIZE))
