@@ -25,59 +25,21 @@
 # Exit codes: 0 goals met, 1 a goal missed, 2 the benchmark itself failed.
 set -euo pipefail
 
-KEEP=${KEEP:-0}
 KUBECTL=${KUBECTL:-kubectl}
 WAIT=${WAIT:-300}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CLUSTER_SH=$ROOT/hack/cluster.sh
 GATING=$ROOT/hack/bench/controller-gating.py
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'bench-controller: %s\n' "$*" >&2
-	exit 2
-}
+BENCH=bench-controller
+# shellcheck source=hack/bench/common.sh
+source "$ROOT/hack/bench/common.sh"
+CLUSTER=$WORK/cluster
+CLUSTERS=("$CLUSTER")
 
 for tool in python3 git openssl curl; do
 	command -v "$tool" >/dev/null || die "$tool is required"
 done
-
-# Everything talks to 127.0.0.1 only: no proxy may be involved.
-unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-export NO_PROXY='*' no_proxy='*'
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-controller.XXXXXX")
-CLUSTER=$WORK/cluster
-PIDS=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ -f $CLUSTER/pids ]]; then
-		bash "$CLUSTER_SH" down "$CLUSTER" >>"$WORK/cluster-down.log" 2>&1 || true
-	fi
-	if [[ $KEEP == 1 || $rc -gt 1 ]]; then
-		printf 'bench-controller: logs and audit log kept in %s\n' "$WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-now_ns() { date +%s%N; }
-secs() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 if [[ -z ${DISTRO:-} ]]; then
 	log "building distro (release)"

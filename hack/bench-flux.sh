@@ -48,60 +48,20 @@ set -euo pipefail
 INTERVAL=${INTERVAL:-10s}
 IDLE=${IDLE:-60}
 WAIT=${WAIT:-900}
-KEEP=${KEEP:-0}
 KUBECTL=${KUBECTL:-kubectl}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CLUSTER_SH=$ROOT/hack/cluster.sh
 AUDIT=$ROOT/hack/bench/apply-audit.py
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'bench-flux: %s\n' "$*" >&2
-	exit 2
-}
+BENCH=bench-flux
+# shellcheck source=hack/bench/common.sh
+source "$ROOT/hack/bench/common.sh"
 
 for tool in python3 git openssl curl; do
 	command -v "$tool" >/dev/null || die "$tool is required"
 done
 command -v "$KUBECTL" >/dev/null || die "no kubectl ($KUBECTL)"
 
-# Everything talks to 127.0.0.1 only: no proxy may be involved.
-unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-export NO_PROXY='*' no_proxy='*'
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-flux.XXXXXX")
-PIDS=()
-CLUSTERS=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local pid dir
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	for dir in "${CLUSTERS[@]}"; do
-		[[ -f $dir/pids ]] && bash "$CLUSTER_SH" down "$dir" >>"$WORK/cluster-down.log" 2>&1
-	done
-	if [[ $KEEP == 1 || $rc -gt 1 ]]; then
-		printf 'bench-flux: logs and audit logs kept in %s\n' "$WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-now_ns() { date +%s%N; }
-secs() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 lines() { wc -l <"$AUDIT_LOG" | tr -d ' '; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # requests FROM TO PREFIX...: requests (any verb) whose user agent starts

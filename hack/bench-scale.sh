@@ -38,63 +38,23 @@ CONCURRENCY=${CONCURRENCY:-16}
 KUBECTL_PARALLEL=${KUBECTL_PARALLEL:-16}
 KUBECTL_FILES=${KUBECTL_FILES:-5}
 WAIT=${WAIT:-1800}
-KEEP=${KEEP:-0}
 KUBECTL=${KUBECTL:-kubectl}
 GOAL_RSS_MIB=${GOAL_RSS_MIB:-100}
 GOAL_RATIO=${GOAL_RATIO:-1.5}
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-CLUSTER_SH=$ROOT/hack/cluster.sh
 GEN=$ROOT/hack/bench/scale-gen.py
 AUDIT=$ROOT/hack/bench/apply-audit.py
 
-log() { printf '==> %s\n' "$*" >&2; }
-die() {
-	printf 'bench-scale: %s\n' "$*" >&2
-	exit 2
-}
+BENCH=bench-scale
+# shellcheck source=hack/bench/common.sh
+source "$ROOT/hack/bench/common.sh"
 
 for tool in python3 git curl; do
 	command -v "$tool" >/dev/null || die "$tool is required"
 done
 command -v "$KUBECTL" >/dev/null || die "no kubectl ($KUBECTL)"
 
-# Everything talks to 127.0.0.1 only: no proxy may be involved.
-unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
-export NO_PROXY='*' no_proxy='*'
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/bench-scale.XXXXXX")
-PIDS=()
-CLUSTERS=()
-
-cleanup() {
-	local rc=$?
-	trap - EXIT INT TERM
-	local pid dir
-	for pid in "${PIDS[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	for dir in "${CLUSTERS[@]}"; do
-		[[ -f $dir/pids ]] && bash "$CLUSTER_SH" down "$dir" >>"$WORK/cluster-down.log" 2>&1
-	done
-	if [[ $KEEP == 1 || $rc -gt 1 ]]; then
-		printf 'bench-scale: logs and audit logs kept in %s\n' "$WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-now_ns() { date +%s%N; }
-secs() { awk -v s="$1" -v e="$2" 'BEGIN { printf "%.2f", (e - s) / 1e9 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "inf" }'; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 lines() { wc -l <"$1" | tr -d ' '; }
 # requests FROM TO PREFIX: the key=value counts of hack/bench/apply-audit.py.
 requests() { python3 "$AUDIT" "$AUDIT_LOG" "$1" "$2" "$3"; }
