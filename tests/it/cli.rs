@@ -9,31 +9,10 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::support::{Watched, copy_tree, distro, outcome, project_root, scratch};
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    outcome(&distro(dir, args))
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(dir, args);
-    assert_eq!(code, 0, "distro {args:?} failed:\n{stderr}");
-    stdout
-}
-
-/// Runs a command that must fail as invalid input, and returns stderr.
-fn invalid(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(dir, args);
-    assert_eq!(code, 2, "distro {args:?}:\n{stdout}{stderr}");
-    assert!(stdout.is_empty(), "distro {args:?} printed:\n{stdout}");
-    stderr
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::{
+    Watched, copy_tree, default_distribution, distro, invalid, ok, outcome, project_root, run,
+    scratch, write,
+};
 
 fn read(root: &Path, rel: &str) -> String {
     std::fs::read_to_string(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
@@ -53,18 +32,6 @@ fn sources(stream: &str) -> Vec<&str> {
         .lines()
         .filter_map(|l| l.strip_prefix("# Source: "))
         .collect()
-}
-
-/// A scratch copy of the project's default distribution, with its lock.
-fn default_distribution() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = project_root();
-    for file in ["platform.yaml", "distro.lock"] {
-        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
-    }
-    copy_tree(&root.join("packages"), &dir.path().join("packages"));
-    copy_tree(&root.join("bundles"), &dir.path().join("bundles"));
-    dir
 }
 
 // render -r / --show-only

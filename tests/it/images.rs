@@ -1,49 +1,12 @@
 //! `distro images` and `validate --images`, run as the binary on the
 //! project's default distribution and on small scratch distributions.
 
-use std::path::Path;
-
 use serde_json::{Value, json};
 
-use crate::support::{copy_tree, distro, outcome, project_root};
-
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    outcome(&distro(dir, args))
-}
-
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(dir, args);
-    assert_eq!(code, 0, "distro {args:?} failed:\n{stderr}");
-    stdout
-}
-
-/// Runs a command that must fail as invalid input; returns stderr.
-fn invalid(dir: &Path, args: &[&str]) -> String {
-    let (code, stdout, stderr) = run(dir, args);
-    assert_eq!(code, 2, "distro {args:?}:\n{stdout}{stderr}");
-    assert!(stdout.is_empty(), "distro {args:?} printed:\n{stdout}");
-    stderr
-}
-
-fn write(root: &Path, rel: &str, text: &str) {
-    let path = root.join(rel);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-}
+use crate::support::{default_distribution, invalid, ok, write};
 
 fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}:\n{text}"))
-}
-
-fn default_distribution() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = project_root();
-    for file in ["platform.yaml", "distro.lock"] {
-        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
-    }
-    copy_tree(&root.join("packages"), &dir.path().join("packages"));
-    copy_tree(&root.join("bundles"), &dir.path().join("bundles"));
-    dir
 }
 
 const APP_PACKAGE: &str = "name: app\nversion: 1.0.0\nimages:\n  - nginx:1.27\n  - busybox:1.36\n  - registry.k8s.io/backup/tool:v2\n  - quay.io/example/widget:v3\n  # Behind the optional sidecar (sidecar.enabled).\n  - quay.io/example/sidecar:v1\n  - image: quay.io/example/worker:v3\n    deployedBy: the widget operator\n";

@@ -120,3 +120,42 @@ impl Drop for Watched {
         let _ = self.child.wait();
     }
 }
+
+/// Exit code, stdout and stderr of `distro args` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    outcome(&distro(dir, args))
+}
+
+/// Stdout of a command that must succeed.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run(dir, args);
+    assert_eq!(code, 0, "distro {args:?} failed:\n{stderr}");
+    stdout
+}
+
+/// Runs a command that must fail as invalid input, and returns stderr.
+pub fn invalid(dir: &Path, args: &[&str]) -> String {
+    let (code, stdout, stderr) = run(dir, args);
+    assert_eq!(code, 2, "distro {args:?}:\n{stdout}{stderr}");
+    assert!(stdout.is_empty(), "distro {args:?} printed:\n{stdout}");
+    stderr
+}
+
+/// Writes `text` to `root/rel`, creating its directories.
+pub fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A scratch copy of the project's default distribution, lock included.
+pub fn default_distribution() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = project_root();
+    for file in ["platform.yaml", "distro.lock"] {
+        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
+    }
+    copy_tree(&root.join("packages"), &dir.path().join("packages"));
+    copy_tree(&root.join("bundles"), &dir.path().join("bundles"));
+    dir
+}

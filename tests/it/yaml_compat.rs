@@ -18,26 +18,13 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
-use crate::support::{copy_tree, distro, outcome, project_root};
+use crate::support::{default_distribution, distro, outcome, project_root};
 
 /// Set to rewrite golden files from the current output instead of comparing.
 const UPDATE_GOLDEN: &str = "DISTRO_UPDATE_GOLDEN";
 
 fn golden_path(name: &str) -> PathBuf {
     project_root().join("tests/golden").join(name)
-}
-
-/// A scratch copy of the project's default distribution, lock included, so
-/// that the render resolves exactly the committed versions.
-fn default_distribution() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let root = project_root();
-    for file in ["platform.yaml", "distro.lock"] {
-        std::fs::copy(root.join(file), dir.path().join(file)).unwrap();
-    }
-    copy_tree(&root.join("packages"), &dir.path().join("packages"));
-    copy_tree(&root.join("bundles"), &dir.path().join("bundles"));
-    dir
 }
 
 /// `distro render` of the default distribution: the YAML stream on stdout.
