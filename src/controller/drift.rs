@@ -22,14 +22,17 @@
 //! - A correction never runs while its Platform reconciles (a per-Platform
 //!   lock); what changed meanwhile is looked at once the reconcile ends.
 //! - Objects annotated `distro.dev/reconcile: disabled` are left alone.
+//! - An object changed back after every correction is corrected less and
+//!   less often ([`fight`]), with a warning Event that says so.
 
 mod correct;
 mod fields;
+mod fight;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
@@ -439,7 +442,11 @@ fn spawn_watch(
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(crate::render::RELEASE_LABEL);
     let task = tokio::spawn(async move {
-        let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+        // The caches keep who wrote an object (for the Events) but not the
+        // field sets each manager owns: those are most of an object's size
+        // and corrections ask the API server, not the cache, what changed.
+        let objects = watcher(api, config).modify(slim);
+        let stream = reflector::reflector(writer, objects).default_backoff();
         let mut stream = std::pin::pin!(stream);
         while let Some(event) = stream.next().await {
             let Some(inner) = inner.upgrade() else { return };
@@ -463,6 +470,13 @@ fn spawn_watch(
         store,
         synced,
         task: task.abort_handle(),
+    }
+}
+
+/// Drops what the caches need not hold: each manager's field set.
+fn slim(o: &mut DynamicObject) {
+    for entry in o.metadata.managed_fields.iter_mut().flatten() {
+        entry.fields_v1 = None;
     }
 }
 
@@ -502,13 +516,17 @@ impl Checker {
         let mut leadership = self.inner.leadership.clone();
         let mut queued: BTreeSet<ObjectKey> = BTreeSet::new();
         let mut running: HashMap<tokio::task::Id, ObjectKey> = HashMap::new();
-        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut tasks: JoinSet<bool> = JoinSet::new();
+        let mut fights = fight::Fights::default();
         loop {
-            // Start what is queued and not already being checked.
+            // Start what is queued, not already being checked and not
+            // waiting out a fight.
+            let now = Instant::now();
             let busy: HashSet<&ObjectKey> = running.values().collect();
             let ready: Vec<ObjectKey> = queued
                 .iter()
                 .filter(|k| !busy.contains(k))
+                .filter(|k| fights.not_before(k).is_none_or(|t| t <= now))
                 .take(CHECK_CONCURRENCY.saturating_sub(tasks.len()))
                 .cloned()
                 .collect();
@@ -517,17 +535,25 @@ impl Checker {
                 let inner = Arc::clone(&self.inner);
                 let k = key.clone();
                 let handle = tasks.spawn(async move {
-                    if tokio::time::timeout(CHECK_TIMEOUT, correct::correct(&inner, &k))
-                        .await
-                        .is_err()
-                    {
-                        tracing::warn!(object = %k, "drift: correction timed out");
+                    match tokio::time::timeout(CHECK_TIMEOUT, correct::correct(&inner, &k)).await {
+                        Ok(wrote) => wrote,
+                        Err(_) => {
+                            tracing::warn!(object = %k, "drift: correction timed out");
+                            false
+                        }
                     }
                 });
                 running.insert(handle.id(), key);
             }
+            // The next queued object whose wait ends.
+            let wake = queued
+                .iter()
+                .filter_map(|k| fights.not_before(k))
+                .filter(|t| *t > now)
+                .min();
             tokio::select! {
                 _ = &mut stop => break,
+                () = sleep_until(wake), if wake.is_some() => {}
                 changed = leadership.changed() => {
                     if changed.is_err() {
                         break;
@@ -551,14 +577,18 @@ impl Checker {
                     }
                 }
                 Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
-                    let id = match &done {
-                        Ok((id, ())) => *id,
-                        Err(e) => e.id(),
+                    let (id, wrote) = match &done {
+                        Ok((id, wrote)) => (*id, *wrote),
+                        Err(e) => (e.id(), false),
                     };
-                    if let Some(key) = running.remove(&id)
-                        && queued.contains(&key)
-                        && !self.inner.suspect(&key)
-                    {
+                    let Some(key) = running.remove(&id) else { continue };
+                    if wrote {
+                        let streak = fights.corrected(&key, Instant::now());
+                        if let Some(wait) = fight::wait(streak) {
+                            correct::backing_off(&self.inner, &key, streak, wait).await;
+                        }
+                    }
+                    if queued.contains(&key) && !self.inner.suspect(&key) {
                         // Changed while being checked, and set right since.
                         queued.remove(&key);
                     }
@@ -566,5 +596,14 @@ impl Checker {
             }
         }
         tasks.abort_all();
+    }
+}
+
+/// Sleeps until `at` (forever when `None`; the caller's guard keeps that
+/// branch off then).
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }

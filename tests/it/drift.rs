@@ -336,6 +336,58 @@ fn an_edited_field_is_set_back_with_an_event_and_counted() {
     );
 }
 
+/// Something that changes a field back after every correction (another
+/// controller owning it, a script in a loop) does not make distro write in
+/// a loop: after a few corrections in a row the next one waits, and a
+/// warning Event says so and how to end the fight.
+#[test]
+fn an_object_changed_back_after_every_correction_is_corrected_less_often() {
+    let s = Setup::new("drift-fight", &[]);
+    let red = || {
+        s.kubectl(&[
+            "patch",
+            "configmap",
+            "settings",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"data":{"color":"red"}}"#,
+        ]);
+    };
+    // The first corrections in a row come at once (three: the controller's
+    // `fight::FREE_CORRECTIONS`).
+    for round in 0..3 {
+        red();
+        s.wait_object(
+            &format!("correction {round} at once"),
+            "configmap/settings",
+            |o| o["data"]["color"] == "blue",
+        );
+    }
+    let note = s.wait_event(
+        "DriftBackoff",
+        &["ConfigMap/drift-fight/settings", "waits 5s"],
+    );
+    assert!(
+        note.contains("distro.dev/reconcile"),
+        "says how to end it: {note}"
+    );
+    // The next one waits: right after the change, the object stays as
+    // changed for a while (a correction at once takes well under a second,
+    // as the rounds above show) ...
+    red();
+    std::thread::sleep(Duration::from_millis(1500));
+    let o = s.get("configmap/settings").expect("the ConfigMap");
+    assert_eq!(
+        o["data"]["color"], "red",
+        "corrected at once despite the fight: {o}"
+    );
+    // ... and is set back when the wait is over.
+    s.wait_object("the delayed correction", "configmap/settings", |o| {
+        o["data"]["color"] == "blue"
+    });
+}
+
 /// A deleted object is created again; the controller's JSON log lines
 /// parse and carry the Platform they are about.
 #[test]

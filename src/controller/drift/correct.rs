@@ -28,23 +28,23 @@ enum Corrected {
 
 /// Checks `key` and sets it back when it drifted. Does nothing unless
 /// this replica leads, the Platform is not suspended and not reconciling,
-/// and the object is still suspect.
-pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
+/// and the object is still suspect. Whether it wrote the object.
+pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     // look (no client required)
     let (managed, clients, lock, store, platform_uid) = {
         let state = inner.lock();
         let Some(m) = state.objects.get(key) else {
-            return;
+            return false;
         };
         let Some(tenant) = state.tenants.get(&m.platform) else {
-            return;
+            return false;
         };
         let Some(w) = state.watches.get(&m.kind) else {
-            return;
+            return false;
         };
         if tenant.suspended {
             tracing::info!(object = %m.display, "drift: left alone, the platform is suspended");
-            return;
+            return false;
         }
         (
             m.clone(),
@@ -55,17 +55,17 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
         )
     };
     if !inner.leadership.borrow().is_leader() {
-        return;
+        return false;
     }
     // Until the Platform reconciles again (its ServiceAccount changed).
-    let Some(clients) = clients else { return };
+    let Some(clients) = clients else { return false };
     // A reconcile of the Platform is running: it applies the object
     // itself, and its commit looks at what changed meanwhile.
     let Ok(_guard) = lock.try_read_owned() else {
-        return;
+        return false;
     };
     if !inner.suspect(key) {
-        return;
+        return false;
     }
 
     // dry run, then apply (client required)
@@ -84,7 +84,7 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(object = %managed.display, "drift: cannot read: {e}");
-                return;
+                return false;
             }
         },
     };
@@ -93,20 +93,23 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let body = Patch::Apply(&*managed.desired);
     let corrected = match &live {
-        Some(live) if apply::reconcile_disabled(live) => return,
+        Some(live) if apply::reconcile_disabled(live) => return false,
         Some(live) => {
             let dry = match api
                 .patch(&managed.name, &params.clone().dry_run(), &body)
                 .await
             {
                 Ok(dry) => dry,
-                Err(e) => return failed(inner, &managed, platform_uid, &e.to_string()).await,
+                Err(e) => {
+                    failed(inner, &managed, platform_uid, &e.to_string()).await;
+                    return false;
+                }
             };
             let (before, after) = (view(live), view(&dry));
             if before == after {
                 // Only what distro does not set moved.
                 refresh(inner, key, live);
-                return;
+                return false;
             }
             Corrected::Restored {
                 fields: changed_paths(&before, &after, FIELDS_SHOWN),
@@ -117,7 +120,10 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
     };
     let applied = match api.patch(&managed.name, &params, &body).await {
         Ok(applied) => applied,
-        Err(e) => return failed(inner, &managed, platform_uid, &e.to_string()).await,
+        Err(e) => {
+            failed(inner, &managed, platform_uid, &e.to_string()).await;
+            return false;
+        }
     };
     refresh(inner, key, &applied);
     inner.metrics.inc_drift_corrections(1);
@@ -149,6 +155,52 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) {
             Corrected::Recreated => "Recreate",
             Corrected::Restored { .. } => "SetBack",
         },
+        &note,
+    )
+    .await;
+    true
+}
+
+/// Says that `key` was changed back after each of its last `streak`
+/// corrections, so the next one waits `wait`.
+pub(super) async fn backing_off(
+    inner: &Inner,
+    key: &ObjectKey,
+    streak: u32,
+    wait: std::time::Duration,
+) {
+    let (managed, platform_uid) = {
+        let state = inner.lock();
+        let Some(m) = state.objects.get(key) else {
+            return;
+        };
+        let uid = state.tenants.get(&m.platform).and_then(|t| t.uid.clone());
+        (m.clone(), uid)
+    };
+    let note = format!(
+        "{}: changed again after each of {streak} corrections in a row; the next correction waits {}s. \
+         If another controller owns these fields, leave them out of the template or annotate the object \
+         {}: disabled",
+        managed.display,
+        wait.as_secs(),
+        apply::RECONCILE_ANNOTATION,
+    );
+    tracing::warn!(
+        platform = %managed.platform.1,
+        namespace = %managed.platform.0,
+        release = %managed.release.1,
+        object = %managed.display,
+        streak,
+        wait_s = wait.as_secs(),
+        "drift: backing off"
+    );
+    publish(
+        inner,
+        &managed,
+        platform_uid,
+        EventType::Warning,
+        "DriftBackoff",
+        "Correct",
         &note,
     )
     .await;
