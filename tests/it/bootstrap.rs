@@ -176,10 +176,13 @@ fn bootstrap_installs_the_controller_and_its_platform() {
     assert!(grants("distro.dev", "releases", "create"));
     assert!(grants("events.k8s.io", "events", "create"));
     assert!(grants("", "secrets", "get"));
-    assert!(
-        !grants("", "secrets", "list"),
-        "Secrets are read, never listed"
-    );
+    // Every kind is listed and watched (drift), never written but by name.
+    let wildcard: Vec<&Value> = rules
+        .iter()
+        .filter(|r| r["resources"].as_array().unwrap().iter().any(|x| x == "*"))
+        .collect();
+    assert_eq!(wildcard.len(), 1, "{rules:?}");
+    assert_eq!(wildcard[0]["verbs"], serde_json::json!(["list", "watch"]));
     assert!(!grants("coordination.k8s.io", "leases", "create"));
     let lease_role = get(c, &["role", "-n", NS, "distro-controller"]);
     assert!(

@@ -203,6 +203,20 @@ impl Cluster {
             .collect()
     }
 
+    /// Requests since `mark` by the user `username` that the API server
+    /// refused as forbidden (403), as `verb URI`.
+    pub fn forbidden_since(&self, mark: usize, username: &str) -> Vec<String> {
+        self.audit_lines()
+            .into_iter()
+            .skip(mark)
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(&line).ok())
+            .filter(|e| e["stage"] == "ResponseComplete")
+            .filter(|e| e["user"]["username"] == username)
+            .filter(|e| e["responseStatus"]["code"] == 403)
+            .map(|e| format!("{} {}", e["verb"], e["requestURI"]))
+            .collect()
+    }
+
     /// Whether the audit log is available (script-started clusters have one).
     pub fn has_audit_log(&self) -> bool {
         self.dir

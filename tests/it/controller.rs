@@ -31,6 +31,17 @@ impl Controller {
         webhook_port: Option<u16>,
         extra: &[&str],
     ) -> Controller {
+        Controller::start_as(&c.kubeconfig, namespace, webhook_port, extra)
+    }
+
+    /// Starts the controller with the identity of `kubeconfig` (the test
+    /// cluster's administrator in [`Controller::start_with`]).
+    pub fn start_as(
+        kubeconfig: &std::path::Path,
+        namespace: &str,
+        webhook_port: Option<u16>,
+        extra: &[&str],
+    ) -> Controller {
         let state = tempfile::tempdir().unwrap();
         let log = state.path().join("controller.log");
         let mut args = vec![
@@ -54,7 +65,7 @@ impl Controller {
         args.extend(extra.iter().map(|a| a.to_string()));
         let child = Command::new(env!("CARGO_BIN_EXE_distro"))
             .args(&args)
-            .env("KUBECONFIG", &c.kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -19,6 +19,7 @@ mod health;
 mod images;
 mod leader;
 mod oci;
+mod rbac;
 mod registry;
 mod render;
 mod support;
