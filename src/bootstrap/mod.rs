@@ -1,8 +1,10 @@
 //! `distro bootstrap`: install the controller into a cluster and point it
-//! at a Git repository, as `flux bootstrap` does. In visible stages:
+//! at a Git repository or an OCI artifact, as `flux bootstrap` does. In
+//! visible stages:
 //!
-//! 1. check the request (no cluster): URL, branch, path, interval, names,
-//!    credentials;
+//! 1. check the request (no cluster): source (from the flags, or from the
+//!    platform file's `source:` and `interval:`, see [`platform_file`]),
+//!    ref, path, interval, names, credentials;
 //! 2. render the `distro` package built into the binary ([`package`]) as
 //!    a one-release distribution (no cluster);
 //! 3. apply it, then the credentials Secret and the Platform (cluster),
@@ -15,6 +17,7 @@
 //! when it applies the repository, and from then on upgrades itself.
 
 pub mod package;
+pub mod platform_file;
 pub mod secret;
 mod wait;
 
@@ -30,16 +33,15 @@ pub use wait::{Waited, wait};
 use crate::apply::{self, Action, Context, Options, ReleaseReport};
 use crate::controller::platform as platform_crd;
 use crate::pipeline::{self, Invalid, Rendered};
-use crate::source::git;
+use crate::source::git::{self, GitRef};
 use crate::status::Owner;
 
 /// What to install and where the controller should read from. Every field
 /// is checked by [`Request::check`] before anything touches a cluster.
 #[derive(Debug, Clone)]
 pub struct Request {
-    /// The repository the Platform follows.
-    pub url: String,
-    pub branch: String,
+    /// What the Platform follows.
+    pub source: Source,
     /// The repository's directory that holds `platform.yaml`.
     pub path: String,
     /// `spec.interval`, as given (`1m`, `1h30m`).
@@ -49,6 +51,66 @@ pub struct Request {
     /// The Platform's name.
     pub name: String,
     pub secret: Option<GitSecret>,
+}
+
+/// Where the Platform reads the distribution from (`spec.source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A Git repository and the ref to follow.
+    Git { url: String, reference: GitRef },
+    /// An artifact pushed by `distro push`: `oci://host/repository`, and
+    /// the tag or the digest to follow.
+    Oci {
+        url: String,
+        tag: Option<String>,
+        digest: Option<String>,
+    },
+}
+
+impl Source {
+    /// An OCI source from `oci://host/repository[:tag|@sha256:digest]`
+    /// (the tag `latest` when neither is given).
+    ///
+    /// # Errors
+    /// Not such a URL; the message says why.
+    pub fn oci(url: &str) -> Result<Source, String> {
+        let reference =
+            crate::oci::reference::Reference::parse_oci_url(url).map_err(|e| e.to_string())?;
+        Ok(Source::Oci {
+            url: format!("oci://{}/{}", reference.registry, reference.repository),
+            // A digest names the content; a tag next to it is only
+            // informative, and the controller follows one ref.
+            tag: reference.tag.filter(|_| reference.digest.is_none()),
+            digest: reference.digest,
+        })
+    }
+
+    /// `spec.source`, with `secret` as the Git credentials' Secret.
+    fn spec(&self, secret: Option<&str>) -> Value {
+        match self {
+            Source::Git { url, reference } => {
+                let reference = match reference {
+                    GitRef::Branch(b) => json!({"branch": b}),
+                    GitRef::Tag(t) => json!({"tag": t}),
+                    GitRef::Semver(r) => json!({"semver": r}),
+                    GitRef::Commit(c) => json!({"commit": c}),
+                };
+                let mut git = json!({"url": url, "ref": reference});
+                if let Some(name) = secret {
+                    git["secretRef"] = json!({"name": name});
+                }
+                json!({"git": git})
+            }
+            Source::Oci { url, tag, digest } => {
+                let reference = match (tag, digest) {
+                    (_, Some(d)) => json!({"digest": d}),
+                    (Some(t), None) => json!({"tag": t}),
+                    (None, None) => json!({}),
+                };
+                json!({"oci": {"url": url, "ref": reference}})
+            }
+        }
+    }
 }
 
 /// Errors of the cluster stages; each names its subject.
@@ -81,43 +143,21 @@ impl Request {
     /// is good. Needs no cluster.
     pub fn check(&self) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
-        match git::url_info(&self.url) {
-            Err(e) => problems.push(("--git", e.to_string())),
-            Ok(info) => {
-                if matches!(info.scheme, "file" | "path") {
-                    problems.push((
-                        "--git",
-                        format!(
-                            "{}: the controller runs in the cluster, where a path on this machine means nothing; use an https://, http://, ssh:// or git:// URL",
-                            git::display_url(&self.url)
-                        ),
-                    ));
+        match &self.source {
+            Source::Git { url, reference } => {
+                self.check_git(url, &mut problems);
+                if let Err(e) = git::check_ref(reference) {
+                    problems.push(("--branch", e.to_string()));
                 }
-                if info.has_password {
-                    problems.push((
-                        "--git",
-                        format!(
-                            "{}: the URL holds a password, which would be stored in the Platform for anyone who can read it; put the credentials in --secret-file",
-                            git::display_url(&self.url)
-                        ),
-                    ));
-                }
-                if let Some(secret) = &self.secret
-                    && !secret.fits(info.scheme)
-                {
-                    let expected = match secret {
-                        GitSecret::Ssh { .. } => "an ssh:// URL",
-                        _ => "an http:// or https:// URL",
-                    };
+            }
+            Source::Oci { .. } => {
+                if self.secret.is_some() {
                     problems.push((
                         "--secret-file",
-                        format!("these credentials need {expected}, not {}://", info.scheme),
+                        "Git credentials need a Git source; an OCI source reads the Secret its spec.source.oci.secretRef names".into(),
                     ));
                 }
             }
-        }
-        if let Err(e) = git::check_branch(&self.branch) {
-            problems.push(("--branch", e.to_string()));
         }
         if let Err(e) = git::check_path(&self.path) {
             problems.push(("--path", e.to_string()));
@@ -146,13 +186,49 @@ impl Request {
         problems
     }
 
+    /// The problems of a Git URL, and of credentials that do not fit it.
+    fn check_git(&self, url: &str, problems: &mut Vec<(&'static str, String)>) {
+        match git::url_info(url) {
+            Err(e) => problems.push(("--git", e.to_string())),
+            Ok(info) => {
+                if matches!(info.scheme, "file" | "path") {
+                    problems.push((
+                        "--git",
+                        format!(
+                            "{}: the controller runs in the cluster, where a path on this machine means nothing; use an https://, http://, ssh:// or git:// URL",
+                            git::display_url(url)
+                        ),
+                    ));
+                }
+                if info.has_password {
+                    problems.push((
+                        "--git",
+                        format!(
+                            "{}: the URL holds a password, which would be stored in the Platform for anyone who can read it; put the credentials in --secret-file",
+                            git::display_url(url)
+                        ),
+                    ));
+                }
+                if let Some(secret) = &self.secret
+                    && !secret.fits(info.scheme)
+                {
+                    let expected = match secret {
+                        GitSecret::Ssh { .. } => "an ssh:// URL",
+                        _ => "an http:// or https:// URL",
+                    };
+                    problems.push((
+                        "--secret-file",
+                        format!("these credentials need {expected}, not {}://", info.scheme),
+                    ));
+                }
+            }
+        }
+    }
+
     /// The Platform object, as bootstrap declares it. Fields it does not
     /// set keep their defaults (or what someone else set).
     pub fn platform_object(&self) -> Value {
-        let mut git = json!({"url": self.url, "ref": {"branch": self.branch}});
-        if self.secret.is_some() {
-            git["secretRef"] = json!({"name": self.secret_name()});
-        }
+        let secret = self.secret.as_ref().map(|_| self.secret_name());
         json!({
             "apiVersion": platform_crd::API_VERSION,
             "kind": platform_crd::KIND,
@@ -162,7 +238,7 @@ impl Request {
                 "labels": {crate::render::MANAGED_BY_LABEL: crate::render::MANAGED_BY},
             },
             "spec": {
-                "source": {"git": git},
+                "source": self.source.spec(secret.as_deref()),
                 "path": self.path,
                 "interval": self.interval,
             },
@@ -327,8 +403,10 @@ mod tests {
 
     fn request() -> Request {
         Request {
-            url: "https://git.example.com/platform.git".into(),
-            branch: "main".into(),
+            source: Source::Git {
+                url: "https://git.example.com/platform.git".into(),
+                reference: GitRef::Branch("main".into()),
+            },
             path: "clusters/prod".into(),
             interval: "5m".into(),
             namespace: "distro-system".into(),
@@ -367,9 +445,12 @@ mod tests {
         ];
         for (field, value) in bad {
             let mut r = request();
+            let Source::Git { url, reference } = &mut r.source else {
+                unreachable!("the request above is a Git one")
+            };
             match field {
-                "git" => r.url = value.into(),
-                "branch" => r.branch = value.into(),
+                "git" => *url = value.into(),
+                "branch" => *reference = GitRef::Branch(value.into()),
                 "path" => r.path = value.into(),
                 "interval" => r.interval = value.into(),
                 "namespace" => r.namespace = value.into(),
@@ -417,6 +498,45 @@ mod tests {
         assert!(r.secret_object().is_none());
         let s = request().secret_object().unwrap();
         assert_eq!(s["data"]["password"], "cA==");
+    }
+
+    #[test]
+    fn other_refs_and_oci_sources_reach_the_platform() {
+        let mut r = request();
+        r.secret = None;
+        r.source = Source::Git {
+            url: "https://git.example.com/p.git".into(),
+            reference: GitRef::Tag("v1.2.0".into()),
+        };
+        assert!(r.check().is_empty(), "{:?}", r.check());
+        assert_eq!(
+            r.platform_object()["spec"]["source"]["git"]["ref"],
+            json!({"tag": "v1.2.0"})
+        );
+        r.source = Source::Git {
+            url: "https://git.example.com/p.git".into(),
+            reference: GitRef::Commit("abc".into()),
+        };
+        assert_eq!(flags(&r), ["--branch"]);
+
+        r.source = Source::oci("oci://registry.example.com/platform:v2").unwrap();
+        assert!(r.check().is_empty(), "{:?}", r.check());
+        let spec = &r.platform_object()["spec"];
+        assert_eq!(
+            spec["source"],
+            json!({"oci": {"url": "oci://registry.example.com/platform", "ref": {"tag": "v2"}}})
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        r.source = Source::oci(&format!("oci://127.0.0.1:5000/p:v2@{digest}")).unwrap();
+        assert_eq!(
+            r.platform_object()["spec"]["source"]["oci"]["ref"],
+            json!({"digest": digest})
+        );
+        assert!(Source::oci("https://registry.example.com/p").is_err());
+        // Git credentials do not go with an OCI source.
+        let mut r = request();
+        r.source = Source::oci("oci://registry.example.com/platform").unwrap();
+        assert_eq!(flags(&r), ["--secret-file"]);
     }
 
     #[test]

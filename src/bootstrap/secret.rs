@@ -72,13 +72,21 @@ impl GitSecret {
 /// Reads a text file of at most [`MAX_BYTES`]. The message does not repeat
 /// the path; the caller names the flag and the file.
 pub fn read_small(path: &Path) -> Result<String, String> {
+    read_limited(path, MAX_BYTES)
+}
+
+/// Reads a text file of at most `max` bytes, never more into memory.
+///
+/// # Errors
+/// As [`read_small`].
+pub fn read_limited(path: &Path, max: u64) -> Result<String, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
     let mut bytes = Vec::new();
-    file.take(MAX_BYTES + 1)
+    file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_BYTES {
-        return Err(format!("is larger than {MAX_BYTES} bytes"));
+    if bytes.len() as u64 > max {
+        return Err(format!("is larger than {max} bytes"));
     }
     String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
 }

@@ -7,24 +7,26 @@ use std::time::Duration;
 use super::Global;
 use super::cluster::{Format, with_cluster};
 use super::inputs::Inputs;
-use crate::bootstrap::{self, Installed, Request, Waited, secret};
+use crate::bootstrap::{self, Installed, Request, Source, Waited, platform_file, secret};
 use crate::model::{self, parse_duration};
 use crate::pipeline::{Invalid, Problem};
+use crate::source::git::GitRef;
 
-pub const AFTER_HELP: &str = "Examples:\n  distro bootstrap --git https://git.example.com/platform.git --secret-file git.env\n  distro bootstrap --git ssh://git@git.example.com/platform.git --secret-file id_ed25519 --known-hosts-file known_hosts\n  distro bootstrap --git https://git.example.com/p.git --path clusters/prod --name prod --wait=false -o json\n  distro bootstrap --git https://git.example.com/p.git --set image.repository=registry.internal/distro\n\nInstalls the distro package built into this binary (the controller of this\nversion), then the Secret <name>-git from --secret-file and the Platform.\nA --secret-file holds username=/password= or bearerToken= lines (http, https),\nor an unencrypted SSH private key (ssh, with --known-hosts-file). Running it\nagain changes nothing unless a flag changed.\n\nExit codes: 0 installed (and Ready when waiting), 1 not Ready in time or a failure, 2 invalid input (nothing written), 3 cluster unreachable.";
+pub const AFTER_HELP: &str = "Examples:\n  distro bootstrap                      the source and interval of platform.yaml\n  distro bootstrap -p clusters/prod/platform.yaml --secret-file git.env\n  distro bootstrap --branch staging --interval 2m   the file's source, another branch\n  distro bootstrap --git https://git.example.com/platform.git --secret-file git.env\n  distro bootstrap --git ssh://git@git.example.com/platform.git --secret-file id_ed25519 --known-hosts-file known_hosts\n  distro bootstrap --git https://git.example.com/p.git --path clusters/prod --name prod --wait=false -o json\n  distro bootstrap --git https://git.example.com/p.git --set image.repository=registry.internal/distro\n\nInstalls the distro package built into this binary (the controller of this\nversion), then the Secret <name>-git from --secret-file and the Platform.\nWithout --git, the Platform follows the platform file's source: (git url,\nbranch, tag or commit, path; or an oci url) every interval:; --branch,\n--path and --interval override the file. With --git the file is not read.\nA --secret-file holds username=/password= or bearerToken= lines (http, https),\nor an unencrypted SSH private key (ssh, with --known-hosts-file). Running it\nagain changes nothing unless a flag changed.\n\nExit codes: 0 installed (and Ready when waiting), 1 not Ready in time or a failure, 2 invalid input (nothing written), 3 cluster unreachable.";
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The Git repository the controller follows (https://, http://,
-    /// ssh:// or git://).
+    /// ssh:// or git://). Default: the platform file's `source:`.
     #[arg(long, value_name = "URL")]
-    pub git: String,
-    /// The branch to follow.
-    #[arg(long, default_value = "main")]
-    pub branch: String,
-    /// The repository's directory that holds platform.yaml.
-    #[arg(long, default_value = ".")]
-    pub path: String,
+    pub git: Option<String>,
+    /// The branch to follow [default: main, or the platform file's ref].
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// The repository's directory that holds platform.yaml [default: ., or
+    /// the platform file's source.git.path].
+    #[arg(long)]
+    pub path: Option<String>,
     /// Git credentials for the Secret the Platform uses (see below).
     #[arg(long, value_name = "FILE")]
     pub secret_file: Option<PathBuf>,
@@ -32,9 +34,10 @@ pub struct Args {
     /// SSH key in --secret-file.
     #[arg(long, value_name = "FILE", requires = "secret_file")]
     pub known_hosts_file: Option<PathBuf>,
-    /// How often the controller reconciles without a change (30s, 5m, 1h).
-    #[arg(long, default_value = "1m")]
-    pub interval: String,
+    /// How often the controller reconciles without a change (30s, 5m, 1h)
+    /// [default: 1m, or the platform file's interval].
+    #[arg(long)]
+    pub interval: Option<String>,
     /// The namespace of the controller, the Secret and the Platform.
     #[arg(short, long, default_value = "distro-system")]
     pub namespace: String,
@@ -162,17 +165,19 @@ fn request(global: &Global, args: &Args) -> Result<(Request, crate::pipeline::Op
         },
         None => None,
     };
+    let Some((origin, source, path, interval)) = source(global, args, &mut problems) else {
+        return Err(Invalid(problems));
+    };
     let request = Request {
-        url: args.git.clone(),
-        branch: args.branch.clone(),
-        path: args.path.clone(),
-        interval: args.interval.clone(),
+        source,
+        path,
+        interval,
         namespace: args.namespace.clone(),
         name: args.name.clone(),
         secret,
     };
     for (flag, message) in request.check() {
-        problems.push(problem(flag, message));
+        problems.push(problem(&origin.name(flag), message));
     }
     let options = match args.inputs.options(global) {
         Ok(o) => Some(o),
@@ -185,6 +190,91 @@ fn request(global: &Global, args: &Args) -> Result<(Request, crate::pipeline::Op
         Some(options) if problems.is_empty() => Ok((request, options)),
         _ => Err(Invalid(problems)),
     }
+}
+
+/// Which of the request's fields the platform file gave, to name the file
+/// (not a flag that was not given) in a problem with one of them.
+#[derive(Default)]
+struct Origin {
+    file: Option<String>,
+    reference: bool,
+    path: bool,
+    interval: bool,
+}
+
+impl Origin {
+    /// `flag`, or the field of the platform file that gave its value.
+    fn name(&self, flag: &str) -> String {
+        let Some(file) = &self.file else {
+            return flag.to_string();
+        };
+        let field = match flag {
+            "--git" => "source",
+            "--branch" if self.reference => "source.git",
+            "--path" if self.path => "source.git.path",
+            "--interval" if self.interval => "interval",
+            _ => return flag.to_string(),
+        };
+        format!("{file}: {field}")
+    }
+}
+
+/// The source, path and interval: from the flags with --git, else from the
+/// platform file, with the flags over it. `None` (and a problem) when
+/// neither names a source.
+fn source(
+    global: &Global,
+    args: &Args,
+    problems: &mut Vec<Problem>,
+) -> Option<(Origin, Source, String, String)> {
+    let default_path = || ".".to_string();
+    let default_interval = || "1m".to_string();
+    if let Some(url) = &args.git {
+        let reference = GitRef::Branch(args.branch.clone().unwrap_or_else(|| "main".into()));
+        let source = Source::Git {
+            url: url.clone(),
+            reference,
+        };
+        let path = args.path.clone().unwrap_or_else(default_path);
+        let interval = args.interval.clone().unwrap_or_else(default_interval);
+        return Some((Origin::default(), source, path, interval));
+    }
+    let from_file = match platform_file::read(&global.platform) {
+        Ok(f) => f,
+        Err(e) => {
+            problems.push(Problem::Model(e));
+            return None;
+        }
+    };
+    let file = global.platform.display().to_string();
+    let mut source = from_file.source;
+    match (&mut source, &args.branch) {
+        (_, None) => {}
+        (Source::Git { reference, .. }, Some(branch)) => {
+            *reference = GitRef::Branch(branch.clone())
+        }
+        (Source::Oci { .. }, Some(_)) => problems.push(Problem::Model(model::Error::file(
+            "--branch",
+            format!("goes with a Git source; {file} names an OCI artifact"),
+        ))),
+    }
+    let origin = Origin {
+        reference: args.branch.is_none(),
+        path: args.path.is_none() && from_file.path.is_some(),
+        interval: args.interval.is_none() && from_file.interval.is_some(),
+        file: Some(file),
+    };
+    let path = args
+        .path
+        .clone()
+        .or(from_file.path)
+        .unwrap_or_else(default_path);
+    let interval = args
+        .interval
+        .clone()
+        .or(from_file.interval)
+        .unwrap_or_else(default_interval);
+    Some((origin, source, path, interval))
 }
 
 /// The text form: each object and its action, then the wait's outcome.

@@ -1543,6 +1543,25 @@ pub fn check_branch(name: &str) -> Result<(), Error> {
     check_ref_name("refs/heads/", name, &GitRef::Branch(name.to_string()))
 }
 
+/// Checks any ref (branch, tag, semver requirement, commit) as the
+/// controller will, before it is written into a Platform.
+///
+/// # Errors
+/// Not a valid ref name, semver requirement or commit ([`Error::Ref`]).
+pub fn check_ref(reference: &GitRef) -> Result<(), Error> {
+    match reference {
+        GitRef::Branch(name) => check_ref_name("refs/heads/", name, reference),
+        GitRef::Tag(name) => check_ref_name("refs/tags/", name, reference),
+        GitRef::Semver(req) => semver::VersionReq::parse(req)
+            .map(|_| ())
+            .map_err(|e| Error::Ref {
+                reference: reference.to_string(),
+                reason: e.to_string(),
+            }),
+        GitRef::Commit(commit) => parse_commit(commit).map(|_| ()),
+    }
+}
+
 /// Checks the directory of the repository that holds the platform file
 /// (`spec.path`) as the controller will.
 ///

@@ -367,6 +367,122 @@ fn bootstrap_times_out_waiting_for_a_platform_nobody_reconciles() {
     assert!(stderr.contains("waiting for"), "{stderr}");
 }
 
+/// Without --git the Platform follows the platform file's source, path and
+/// interval; flags override the file; a file with no source is exit 2 and
+/// nothing is written.
+#[test]
+fn bootstrap_takes_the_source_from_the_platform_file() {
+    let c = cluster();
+    let ns = "boot-file";
+    let work = tempfile::tempdir().unwrap();
+    // Loopback, refused: nobody reconciles these Platforms anyway.
+    std::fs::write(
+        work.path().join("platform.yaml"),
+        "name: fromfile\nbundle: main\ninterval: 7m\nsource:\n  git:\n    url: http://127.0.0.1:1/p.git\n    tag: v1.2.0\n    path: clusters/prod\n",
+    )
+    .unwrap();
+    let bootstrap = |extra: &[&str]| {
+        let mut args = vec![
+            "bootstrap",
+            "--namespace",
+            ns,
+            "--name",
+            "fromfile",
+            "--wait=false",
+            "-o",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let (code, stdout, stderr) = outcome(&c.distro(work.path(), &args));
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        serde_json::from_str::<Value>(&stdout).unwrap()
+    };
+    let json = bootstrap(&[]);
+    assert!(json["secret"].is_null(), "{json}");
+    let spec = platform(c, ns, "fromfile")["spec"].clone();
+    assert_eq!(
+        spec["source"]["git"],
+        serde_json::json!({"url": "http://127.0.0.1:1/p.git", "ref": {"tag": "v1.2.0"}}),
+        "{spec}"
+    );
+    assert_eq!(spec["path"], "clusters/prod");
+    assert_eq!(spec["interval"], "7m");
+
+    // Flags override the file, field by field.
+    bootstrap(&["--branch", "staging", "--interval", "2m"]);
+    let spec = platform(c, ns, "fromfile")["spec"].clone();
+    assert_eq!(
+        spec["source"]["git"]["ref"],
+        serde_json::json!({"branch": "staging"}),
+        "{spec}"
+    );
+    assert_eq!(spec["path"], "clusters/prod");
+    assert_eq!(spec["interval"], "2m");
+    // --git replaces the file's source (its path included).
+    bootstrap(&["--git", "http://127.0.0.1:1/other.git"]);
+    let spec = platform(c, ns, "fromfile")["spec"].clone();
+    assert_eq!(spec["source"]["git"]["url"], "http://127.0.0.1:1/other.git");
+    assert_eq!(spec["source"]["git"]["ref"]["branch"], "main");
+    assert_eq!(spec["path"], ".");
+    assert_eq!(spec["interval"], "1m");
+
+    // An OCI artifact, from another platform file (another namespace: the
+    // controller's release there is the first Platform's).
+    let ns = "boot-oci";
+    std::fs::write(
+        work.path().join("oci.yaml"),
+        "name: fromoci\nbundle: main\ninterval: 15m\nsource:\n  oci:\n    url: oci://127.0.0.1:1/platform:v3\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = outcome(&c.distro(
+        work.path(),
+        &[
+            "bootstrap",
+            "-p",
+            "oci.yaml",
+            "-n",
+            ns,
+            "--name",
+            "fromoci",
+            "--wait=false",
+        ],
+    ));
+    assert_eq!(code, 0, "{stderr}");
+    let spec = platform(c, ns, "fromoci")["spec"].clone();
+    assert_eq!(
+        spec["source"]["oci"]["url"], "oci://127.0.0.1:1/platform",
+        "{spec}"
+    );
+    assert_eq!(spec["source"]["oci"]["ref"]["tag"], "v3");
+    assert!(spec["source"]["git"].is_null(), "{spec}");
+    assert_eq!(spec["interval"], "15m");
+
+    // Neither --git nor a source in the file: exit 2, nothing written.
+    let none = "boot-nosource";
+    let _ = c.kubectl(&[
+        "delete",
+        "namespace",
+        none,
+        "--ignore-not-found",
+        "--wait=true",
+    ]);
+    std::fs::write(work.path().join("bare.yaml"), "name: bare\nbundle: main\n").unwrap();
+    for (file, expected) in [
+        ("bare.yaml", "bare.yaml: no source: give --git URL"),
+        ("missing.yaml", "missing.yaml: cannot read"),
+    ] {
+        let (code, stdout, stderr) = outcome(&c.distro(
+            work.path(),
+            &["bootstrap", "-p", file, "-n", none, "--wait=false"],
+        ));
+        assert_eq!(code, 2, "{file}: {stdout}{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains("nothing was written"), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+    }
+    assert!(c.get_json(&["namespace", none]).is_none());
+}
+
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     outcome(&distro(dir, args))
 }
@@ -478,6 +594,41 @@ fn bootstrap_refuses_bad_input_before_the_cluster() {
             "{stderr}"
         );
     }
+    // Problems of a source from the platform file name the file's field.
+    for (text, extra, expected) in [
+        (
+            "bundle: main\nsource: {git: {url: /srv/git/p}}\n",
+            &[][..],
+            "platform.yaml: source: /srv/git/p: the controller runs in the cluster",
+        ),
+        (
+            "bundle: main\nsource: {git: {url: https://g.example.com/p.git, branch: a..b}}\n",
+            &[],
+            "platform.yaml: source.git: git ref branch a..b",
+        ),
+        (
+            "bundle: main\ninterval: soon\nsource: {git: {url: https://g.example.com/p.git}}\n",
+            &[],
+            "platform.yaml: interval:",
+        ),
+        (
+            "bundle: main\nsource: {oci: {url: \"oci://r.example.com/p\"}}\n",
+            &["--branch", "dev"],
+            "--branch: goes with a Git source",
+        ),
+        (
+            "bundle: main\nsource: {oci: {url: \"oci://r.example.com/p\"}}\n",
+            &["--secret-file", "ok.env"],
+            "--secret-file: Git credentials need a Git source",
+        ),
+    ] {
+        std::fs::write(root.join("platform.yaml"), text).unwrap();
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        let (code, _, stderr) = run(root, &args);
+        assert_eq!(code, 2, "{text}:\n{stderr}");
+        assert!(stderr.contains(expected), "{text}:\n{stderr}");
+    }
+    std::fs::remove_file(root.join("platform.yaml")).unwrap();
     // Every problem at once.
     let (code, _, stderr) = run(
         root,
