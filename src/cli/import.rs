@@ -23,6 +23,9 @@ given. Each image then goes to REG/PREFIX/<its repository path> (quay.io/
 cilium/cilium:v1.16.5 to REG/PREFIX/cilium/cilium) with its digest
 unchanged; blobs the registry has are skipped. The relocation map printed
 is the one `distro apply --from FILE --registry REG/PREFIX` renders with.
+The distribution artifact in the file goes last, by its digest, to
+REG/PREFIX/distribution: a Platform inside the air gap follows it with
+spec.source.oci {url: oci://REG/PREFIX/distribution, ref: {digest: ...}}.
 Credentials come from the Docker config (~/.docker/config.json or
 $DOCKER_CONFIG).
 
