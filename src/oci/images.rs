@@ -5,7 +5,6 @@
 //! registry prefixes); and the `validate --images` check of the two
 //! against each other.
 
-mod reference;
 pub mod text;
 pub mod walk;
 
@@ -14,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use reference::{DOCKER_HUB, ParseError, Prefix, Reference};
-pub(crate) use reference::{check_component, check_digest, check_host};
+use super::reference::{Prefix, Reference};
 
 use crate::model::{DeclaredImage, Release};
 use crate::pipeline::Rendered;

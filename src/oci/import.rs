@@ -13,8 +13,9 @@
 //! The distribution artifact of the file goes last, once every image it
 //! refers to is in, to the fixed repository [`DISTRIBUTION_REPOSITORY`]
 //! under the prefix, by its digest: a controller inside the air gap
-//! follows it with `spec.source.oci` (the URL and `ref.digest`). Its repository is fixed because the
-//! file names it only `distribution`, not by where it was pushed first.
+//! follows it with `spec.source.oci` (the URL and `ref.digest`). The
+//! repository is fixed because the file names the artifact only
+//! `distribution`, not by where it was pushed first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +23,6 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
 use super::export::DISTRIBUTION_NAME;
-use super::images;
 use super::layout::{self, Image, Layout, REF_NAME};
 use super::progress::Shared;
 use super::reference::Reference;
@@ -115,17 +115,16 @@ pub struct Imported {
 /// # Errors
 /// `registry` is not `host[:port][/path]`, or an image name in the file is
 /// not a reference.
-pub fn plan(layout: &Layout, registry: &str) -> Result<Vec<(String, images::Reference)>, Error> {
+pub fn plan(layout: &Layout, registry: &str) -> Result<Vec<(String, Reference)>, Error> {
     layout
         .images
         .iter()
         .map(|image| {
-            let original =
-                images::Reference::parse(&image.name).map_err(|e| relocate::Error::Entry {
-                    original: image.name.clone(),
-                    target: registry.to_string(),
-                    reason: e.to_string(),
-                })?;
+            let original = Reference::parse(&image.name).map_err(|e| relocate::Error::Entry {
+                original: image.name.clone(),
+                target: registry.to_string(),
+                reason: e.to_string(),
+            })?;
             let target = relocate::target(registry, &original, &image.root.digest)?;
             Ok((image.name.clone(), target))
         })
@@ -171,12 +170,12 @@ pub async fn import(
             .image(&name)
             .ok_or_else(|| layout::Error::invalid(layout::INDEX, format!("no image {name}")))?;
         let text = target.to_string();
-        let reference = Reference::parse_image(&text).map_err(|e| Error::Target {
+        let reference = Reference::parse(&text).map_err(|e| Error::Target {
             image: name.clone(),
             target: text.clone(),
-            reason: e.reason,
+            reason: e.to_string(),
         })?;
-        let tag = images::Reference::parse(&name).ok().and_then(|r| r.tag);
+        let tag = Reference::parse(&name).ok().and_then(|r| r.tag);
         targets.push(Target {
             kind: Kind::Image,
             image,
@@ -189,10 +188,10 @@ pub async fn import(
     // `targets`, so its manifest is pushed after every image's.
     let artifact = distribution_image(layout);
     let text = distribution_target(registry, &artifact.root.digest);
-    let reference = Reference::parse_image(&text).map_err(|e| Error::Target {
+    let reference = Reference::parse(&text).map_err(|e| Error::Target {
         image: artifact.name.clone(),
         target: text.clone(),
-        reason: e.reason,
+        reason: e.to_string(),
     })?;
     targets.push(Target {
         kind: Kind::Distribution,

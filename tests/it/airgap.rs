@@ -84,7 +84,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Pushes the blobs and manifests of `images`, then `top` (a manifest or
 /// index) under `reference`'s tag; returns the top's digest.
 fn push(reference: &str, images: &[&Image], top: &[u8], media_type: &str) -> String {
-    let reference = Reference::parse_image(reference).unwrap();
+    let reference = Reference::parse(reference).unwrap();
     runtime().block_on(async {
         let client = Registry::new(&reference, &Options::default()).unwrap();
         for image in images {

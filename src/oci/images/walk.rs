@@ -48,7 +48,7 @@
 
 use serde_json::{Map, Value};
 
-use super::reference::{ParseError, Reference};
+use crate::oci::reference::{self, Reference};
 
 mod embedded;
 
@@ -80,7 +80,7 @@ pub enum Field<'a> {
     /// ([`super::text`]).
     Text(&'a mut String),
     /// A registry prefix that an operator joins image names under
-    /// ([`super::Prefix`]), and the names when the field says which.
+    /// ([`Prefix`](crate::oci::reference::Prefix)), and the names when the field says which.
     Prefix {
         text: &'a mut String,
         names: Option<Vec<String>>,
@@ -123,12 +123,12 @@ impl Field<'_> {
     /// # Errors
     /// The field is not a prefix field, or its text is not a registry and
     /// path.
-    pub fn prefix(&self) -> Result<super::Prefix, String> {
+    pub fn prefix(&self) -> Result<reference::Prefix, String> {
         let Field::Prefix { text, names } = self else {
             return Err("not a registry prefix".into());
         };
         let mut prefix =
-            super::Prefix::parse(text).map_err(|e| format!("not a registry and path: {e}"))?;
+            reference::Prefix::parse(text).map_err(|e| format!("not a registry and path: {e}"))?;
         prefix.names = names.clone();
         Ok(prefix)
     }
@@ -160,7 +160,7 @@ impl Field<'_> {
                         ));
                     }
                 }
-                Reference::parse(&self.text()).map_err(|e: ParseError| e.to_string())
+                Reference::parse(&self.text()).map_err(|e: reference::Error| e.to_string())
             }
             Field::Whole(_) => Reference::parse(&self.text()).map_err(|e| e.to_string()),
             Field::Text(_) | Field::Prefix { .. } => Err("not an image field".into()),
