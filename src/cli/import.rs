@@ -75,8 +75,17 @@ pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The file is looked at before any progress is shown, so that a
+    // missing one is refused with nothing else printed.
+    let total = match std::fs::metadata(&args.file) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => {
+            let not_a_file = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file");
+            return Err(invalid(layout::Error::io(args.file.display(), not_a_file)).into());
+        }
+        Err(e) => return Err(invalid(layout::Error::io(args.file.display(), e)).into()),
+    };
     let bar = Arc::new(Bar::stderr());
-    let total = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     {
         use crate::oci::progress::Progress;
         bar.phase("verifying", total);
