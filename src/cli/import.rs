@@ -23,6 +23,9 @@ given. Each image then goes to REG/PREFIX/<its repository path> (quay.io/
 cilium/cilium:v1.16.5 to REG/PREFIX/cilium/cilium) with its digest
 unchanged; blobs the registry has are skipped. The relocation map printed
 is the one `distro apply --from FILE --registry REG/PREFIX` renders with.
+The distribution artifact in the file goes last, by its digest, to
+REG/PREFIX/distribution: a Platform inside the air gap follows it with
+spec.source.oci {url: oci://REG/PREFIX/distribution, ref: {digest: ...}}.
 Credentials come from the Docker config (~/.docker/config.json or
 $DOCKER_CONFIG).
 
@@ -72,8 +75,17 @@ pub fn run(_global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // The file is looked at before any progress is shown, so that a
+    // missing one is refused with nothing else printed.
+    let total = match std::fs::metadata(&args.file) {
+        Ok(m) if m.is_file() => m.len(),
+        Ok(_) => {
+            let not_a_file = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file");
+            return Err(invalid(layout::Error::io(args.file.display(), not_a_file)).into());
+        }
+        Err(e) => return Err(invalid(layout::Error::io(args.file.display(), e)).into()),
+    };
     let bar = Arc::new(Bar::stderr());
-    let total = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
     {
         use crate::oci::progress::Progress;
         bar.phase("verifying", total);

@@ -74,7 +74,7 @@ struct Pushed {
 }
 
 pub fn oci_url(text: &str) -> Result<Reference, String> {
-    Reference::parse_oci_url(text).map_err(|e| e.reason)
+    Reference::parse_oci_url(text).map_err(|e| e.to_string())
 }
 
 fn annotation(text: &str) -> Result<(String, String), String> {
@@ -86,9 +86,9 @@ fn annotation(text: &str) -> Result<(String, String), String> {
 
 pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
     if args.reference.digest.is_some() {
-        return Err(crate::oci::reference::Error {
+        return Err(crate::oci::reference::Error::Unusable {
             input: args.reference.to_oci_url(),
-            reason: "push needs a tag, not a digest".into(),
+            reason: "push needs a tag, not a digest",
         }
         .into());
     }

@@ -5,7 +5,6 @@
 //! registry prefixes); and the `validate --images` check of the two
 //! against each other.
 
-mod reference;
 pub mod text;
 pub mod walk;
 
@@ -14,8 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::Value;
 
-pub use reference::{DOCKER_HUB, ParseError, Prefix, Reference};
-pub(crate) use reference::{check_component, check_digest, check_host};
+use super::reference::{Prefix, Reference};
 
 use crate::model::{DeclaredImage, Release};
 use crate::pipeline::Rendered;
@@ -134,6 +132,10 @@ pub enum Named {
     Text(Reference),
     /// A registry prefix; it names the distribution's images under it.
     Prefix(Prefix),
+    /// An image that an image configuration composes under its prefix:
+    /// an operator starts it, so it must be declared (and is relocated
+    /// through the prefix).
+    Composed(Reference),
 }
 
 /// A place of an object that names images.
@@ -188,6 +190,27 @@ pub fn find(release: &str, file: &str, object: &Object) -> Result<Vec<Found>, Ve
     let mut found = Vec::new();
     let mut errors = Vec::new();
     let _ = walk::object(&mut value, &mut |site: walk::Site<'_>| {
+        // The images an image configuration composes under its prefix
+        // run as surely as those of image fields: they must be declared.
+        if let walk::Field::Prefix { text, images, .. } = &site.field {
+            for image in images {
+                let joined = format!("{}/{image}", text.trim_end_matches('/'));
+                match Reference::parse(&joined) {
+                    Ok(reference) => found.push(Found {
+                        named: Named::Composed(reference),
+                        field: site.path.clone(),
+                    }),
+                    Err(e) => errors.push(Error::Invalid {
+                        release: release.to_string(),
+                        file: file.to_string(),
+                        object: object.key.to_string(),
+                        field: site.path.clone(),
+                        text: joined,
+                        reason: e.to_string(),
+                    }),
+                }
+            }
+        }
         let named = match &site.field {
             walk::Field::Text(text) => {
                 let mut seen = BTreeSet::new();
@@ -237,6 +260,8 @@ struct ReleaseImages<'a> {
     text: Vec<(Reference, Use)>,
     /// Registry prefixes, with where.
     prefixes: Vec<(Prefix, Use)>,
+    /// Composed by image configurations, with the prefix's place.
+    composed: Vec<(Reference, Use)>,
     /// Declared in `package.yaml`, normalised, with the entry.
     declared: Vec<(Reference, &'a DeclaredImage)>,
 }
@@ -279,6 +304,7 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
             continue;
         };
         let (mut found, mut text, mut prefixes) = (Vec::new(), Vec::new(), Vec::new());
+        let mut composed = Vec::new();
         for object in &r.objects {
             let shown = rendered
                 .loaded
@@ -303,6 +329,9 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
                     Named::Image(reference) => found.push((reference, used(UseKind::Image))),
                     Named::Text(reference) => text.push((reference, used(UseKind::Text))),
                     Named::Prefix(prefix) => prefixes.push((prefix, used(UseKind::Prefix))),
+                    Named::Composed(reference) => {
+                        composed.push((reference, used(UseKind::Prefix)));
+                    }
                 }
             }
         }
@@ -325,6 +354,7 @@ fn scan(rendered: &Rendered) -> Result<Vec<ReleaseImages<'_>>, Vec<Error>> {
             found,
             text,
             prefixes,
+            composed,
             declared,
         });
     }
@@ -431,7 +461,7 @@ pub fn check(rendered: &Rendered) -> Result<(), Vec<Error>> {
         let name = &release.rendered.name;
         let declared: BTreeSet<&Reference> = release.declared.iter().map(|(r, _)| r).collect();
         let mut reported = BTreeSet::new();
-        for (reference, used) in &release.found {
+        for (reference, used) in release.found.iter().chain(&release.composed) {
             if !declared.contains(reference) && reported.insert(reference) {
                 findings.push(Error::Undeclared {
                     release: name.clone(),
@@ -445,12 +475,14 @@ pub fn check(rendered: &Rendered) -> Result<(), Vec<Error>> {
         }
         let found: BTreeSet<&Reference> = release.found.iter().map(|(r, _)| r).collect();
         let mentioned: BTreeSet<&Reference> = release.text.iter().map(|(r, _)| r).collect();
+        let composed: BTreeSet<&Reference> = release.composed.iter().map(|(r, _)| r).collect();
         let in_values = values_images(&release.release.values);
         for (reference, declaration) in &release.declared {
             let used = declaration.deployed_by.is_some()
                 || found.contains(reference)
                 || in_values.contains(reference)
-                || mentioned.contains(reference);
+                || mentioned.contains(reference)
+                || composed.contains(reference);
             if !used {
                 findings.push(Error::Unused {
                     release: name.clone(),

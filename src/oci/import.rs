@@ -9,14 +9,21 @@
 //! once every blob of their image is in, the manifests of an index before
 //! the index. An image with a tag is tagged too, for people browsing the
 //! registry; what a cluster pulls is the digest.
+//!
+//! The distribution artifact of the file goes last, once every image it
+//! refers to is in, to the fixed repository [`DISTRIBUTION_REPOSITORY`]
+//! under the prefix, by its digest: a controller inside the air gap
+//! follows it with `spec.source.oci` (the URL and `ref.digest`). The
+//! repository is fixed because the file names the artifact only
+//! `distribution`, not by where it was pushed first.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 
-use super::images;
-use super::layout::{self, Image, Layout};
+use super::export::DISTRIBUTION_NAME;
+use super::layout::{self, Image, Layout, REF_NAME};
 use super::progress::Shared;
 use super::reference::Reference;
 use super::registry::{self, ErrorKind, Registry};
@@ -73,10 +80,26 @@ impl Error {
     }
 }
 
-/// One image and where it went, as `distro import -o json` prints it.
+/// The repository, under `REG/PREFIX`, the distribution artifact is
+/// pushed to.
+pub const DISTRIBUTION_REPOSITORY: &str = "distribution";
+
+/// What an [`Imported`] entry is.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Image,
+    /// The distribution artifact.
+    Distribution,
+}
+
+/// One image (or the distribution artifact) and where it went, as
+/// `distro import -o json` prints it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Imported {
-    /// The original reference.
+    pub kind: Kind,
+    /// The original reference; for the distribution artifact, its name in
+    /// the file.
     pub image: String,
     /// `REG/PREFIX/<path>@sha256:...`, what manifests are rewritten to.
     pub target: String,
@@ -92,17 +115,16 @@ pub struct Imported {
 /// # Errors
 /// `registry` is not `host[:port][/path]`, or an image name in the file is
 /// not a reference.
-pub fn plan(layout: &Layout, registry: &str) -> Result<Vec<(String, images::Reference)>, Error> {
+pub fn plan(layout: &Layout, registry: &str) -> Result<Vec<(String, Reference)>, Error> {
     layout
         .images
         .iter()
         .map(|image| {
-            let original =
-                images::Reference::parse(&image.name).map_err(|e| relocate::Error::Entry {
-                    original: image.name.clone(),
-                    target: registry.to_string(),
-                    reason: e.to_string(),
-                })?;
+            let original = Reference::parse(&image.name).map_err(|e| relocate::Error::Entry {
+                original: image.name.clone(),
+                target: registry.to_string(),
+                reason: e.to_string(),
+            })?;
             let target = relocate::target(registry, &original, &image.root.digest)?;
             Ok((image.name.clone(), target))
         })
@@ -122,6 +144,7 @@ pub fn relocation(layout: &Layout, registry: &str) -> Result<Relocation, Error> 
 
 /// An image with the reference it is pushed to.
 struct Target<'a> {
+    kind: Kind,
     image: &'a Image,
     reference: Reference,
     /// The original's tag, to tag the copy with.
@@ -147,18 +170,35 @@ pub async fn import(
             .image(&name)
             .ok_or_else(|| layout::Error::invalid(layout::INDEX, format!("no image {name}")))?;
         let text = target.to_string();
-        let reference = Reference::parse_image(&text).map_err(|e| Error::Target {
+        let reference = Reference::parse(&text).map_err(|e| Error::Target {
             image: name.clone(),
             target: text.clone(),
-            reason: e.reason,
+            reason: e.to_string(),
         })?;
-        let tag = images::Reference::parse(&name).ok().and_then(|r| r.tag);
+        let tag = Reference::parse(&name).ok().and_then(|r| r.tag);
         targets.push(Target {
+            kind: Kind::Image,
             image,
             reference,
             tag,
         });
     }
+    // The artifact as an image of two blobs, so it is pushed (and skipped
+    // when already there) exactly as images are; it comes last in
+    // `targets`, so its manifest is pushed after every image's.
+    let artifact = distribution_image(layout);
+    let text = distribution_target(registry, &artifact.root.digest);
+    let reference = Reference::parse(&text).map_err(|e| Error::Target {
+        image: artifact.name.clone(),
+        target: text.clone(),
+        reason: e.to_string(),
+    })?;
+    targets.push(Target {
+        kind: Kind::Distribution,
+        image: &artifact,
+        reference,
+        tag: None,
+    });
     let Some(first) = targets.first() else {
         return Ok(Vec::new());
     };
@@ -208,6 +248,7 @@ pub async fn import(
             .count();
         progress.item(&format!("pushed {} -> {}", t.image.name, t.reference));
         out.push(Imported {
+            kind: t.kind,
             image: t.image.name.clone(),
             target: t.reference.to_string(),
             digest: t.image.root.digest.clone(),
@@ -216,6 +257,31 @@ pub async fn import(
         });
     }
     Ok(out)
+}
+
+/// `REG/PREFIX/distribution@sha256:...`, where the distribution artifact
+/// of a file goes.
+pub fn distribution_target(registry: &str, digest: &str) -> String {
+    format!(
+        "{}/{DISTRIBUTION_REPOSITORY}@{digest}",
+        registry.trim_end_matches('/')
+    )
+}
+
+/// The distribution artifact of `layout` as an image: its manifest the
+/// root, its config and layer the blobs.
+fn distribution_image(layout: &Layout) -> Image {
+    let d = &layout.distribution;
+    Image {
+        name: d
+            .manifest
+            .annotation(REF_NAME)
+            .unwrap_or(DISTRIBUTION_NAME)
+            .to_string(),
+        root: d.manifest.clone(),
+        children: Vec::new(),
+        blobs: vec![d.config.clone(), d.layer.clone()],
+    }
 }
 
 /// Uploads one blob unless the repository has it; whether it was sent.

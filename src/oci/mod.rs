@@ -2,7 +2,8 @@
 //! images it references and their relocation, and the air-gap file that
 //! carries them all.
 //!
-//! - [`reference`]: `oci://` URLs and plain image references, validated.
+//! - [`reference`]: every reference, validated and normalised in one
+//!   place: `oci://` URLs, plain image references, registry prefixes.
 //! - [`credentials`]: registry credentials from the Docker config format.
 //! - [`registry`]: a verifying client for one registry (manifests, blobs,
 //!   tags), over `oci-client`.

@@ -104,6 +104,11 @@ pub enum Error {
     Registry {
         registry: String,
         operation: &'static str,
+        /// The HTTP status, when the registry answered with one: whether
+        /// trying again may help depends on it (see [`super::retry`]).
+        status: Option<u16>,
+        /// The registry's `Retry-After`, in seconds, when it sent one.
+        retry_after: Option<Duration>,
         message: String,
     },
 }
@@ -137,6 +142,22 @@ impl Error {
             }
             Error::Credentials(_) | Error::Write { .. } => ErrorKind::Config,
             Error::Registry { .. } => ErrorKind::Registry,
+        }
+    }
+
+    /// The HTTP status of a registry's answer, when one is known.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Registry { status, .. } => *status,
+            _ => None,
+        }
+    }
+
+    /// How long the registry asked to wait before trying again.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::Registry { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }
@@ -223,6 +244,8 @@ impl Registry {
         let setup = |message: String| Error::Registry {
             registry: reference.registry.clone(),
             operation: "client setup",
+            status: None,
+            retry_after: None,
             message,
         };
         let http = reqwest::Client::builder()
@@ -559,6 +582,8 @@ impl Registry {
             http::HeaderValue::from_str(media_type).map_err(|_| Error::Registry {
                 registry: self.registry.clone(),
                 operation: "manifest upload",
+                status: None,
+                retry_after: None,
                 message: format!("media type {media_type:?} is not a header value"),
             })?;
         self.client
@@ -679,6 +704,11 @@ impl Registry {
             .get("Docker-Content-Digest")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(retry_after_seconds);
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
@@ -692,6 +722,8 @@ impl Registry {
             return Err(Error::Registry {
                 registry: self.registry.clone(),
                 operation: "manifest fetch",
+                status: Some(status.as_u16()),
+                retry_after,
                 message: shorten(&format!(
                     "HTTP {status}: {}",
                     String::from_utf8_lossy(&body)
@@ -725,9 +757,22 @@ impl Registry {
             reference: subject.to_string(),
         };
         match e {
-            OciDistributionError::RequestError(e) => Error::Unreachable {
-                registry,
-                reason: request_reason(&e),
+            // A status here comes from a response `oci-client` turned into
+            // an error (a blob check): the registry was reached.
+            OciDistributionError::RequestError(e) => match e.status().map(|s| s.as_u16()) {
+                Some(401 | 403) => auth(),
+                Some(404) => not_found(),
+                Some(code) => Error::Registry {
+                    registry,
+                    operation,
+                    status: Some(code),
+                    retry_after: None,
+                    message: shorten(&format!("HTTP {code}")),
+                },
+                None => Error::Unreachable {
+                    registry,
+                    reason: request_reason(&e),
+                },
             },
             OciDistributionError::UnauthorizedError { .. }
             | OciDistributionError::AuthenticationFailure(_) => auth(),
@@ -754,9 +799,16 @@ impl Registry {
                 }) {
                     not_found()
                 } else {
+                    // The envelope is all that is left of a 4xx answer; its
+                    // code still tells a rate limit apart.
+                    let limited = codes
+                        .iter()
+                        .any(|c| matches!(c, OciErrorCode::Toomanyrequests));
                     Error::Registry {
                         registry,
                         operation,
+                        status: limited.then_some(429),
+                        retry_after: None,
                         message: shorten(&envelope.to_string()),
                     }
                 }
@@ -766,9 +818,18 @@ impl Registry {
                 expected: "content matching its digest".into(),
                 actual: shorten(&e.to_string()),
             },
+            OciDistributionError::ServerError { code, .. } => Error::Registry {
+                registry,
+                operation,
+                status: Some(code),
+                retry_after: None,
+                message: shorten(&e.to_string()),
+            },
             other => Error::Registry {
                 registry,
                 operation,
+                status: None,
+                retry_after: None,
                 message: shorten(&other.to_string()),
             },
         }
@@ -784,6 +845,16 @@ fn check_digest_form(subject: &str, digest: &str) -> Result<(), Error> {
             digest: shorten(digest),
         })
     }
+}
+
+/// A `Retry-After` in delta-seconds; the HTTP-date form is not honoured
+/// (the backoff applies instead). Bounded: it is the registry's word.
+fn retry_after_seconds(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok().map(Duration::from_secs)
 }
 
 fn is_digest_error(e: &std::io::Error) -> bool {

@@ -27,7 +27,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::images::{self, Prefix, Reference, text, walk};
+use super::images::{self, text, walk};
+use super::reference::{Prefix, Reference, check_component, check_digest, check_host};
 use crate::render::manifest::{Draft, assemble};
 use crate::render::{Object, RenderedRelease};
 use crate::source::sha256;
@@ -208,15 +209,15 @@ pub fn target(registry: &str, original: &Reference, digest: &str) -> Result<Refe
     if host.is_empty() {
         return Err(bad("no registry host".into()));
     }
-    images::check_host(host).map_err(|e| bad(e.to_string()))?;
-    let digest = images::check_digest(digest).map_err(|_| Error::Digest {
+    check_host(host).map_err(|e| bad(e.to_string()))?;
+    let digest = check_digest(digest).map_err(|_| Error::Digest {
         image: original.to_string(),
         digest: digest.to_string(),
     })?;
     let repository = match prefix {
         Some(prefix) => {
             for component in prefix.split('/') {
-                images::check_component(component).map_err(|e| bad(e.to_string()))?;
+                check_component(component).map_err(|e| bad(e.to_string()))?;
             }
             format!("{prefix}/{}", original.repository)
         }

@@ -84,7 +84,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Pushes the blobs and manifests of `images`, then `top` (a manifest or
 /// index) under `reference`'s tag; returns the top's digest.
 fn push(reference: &str, images: &[&Image], top: &[u8], media_type: &str) -> String {
-    let reference = Reference::parse_image(reference).unwrap();
+    let reference = Reference::parse(reference).unwrap();
     runtime().block_on(async {
         let client = Registry::new(&reference, &Options::default()).unwrap();
         for image in images {
@@ -416,14 +416,51 @@ fn export_import_and_apply_from_the_tarball() {
         source.multi.as_str(),
         format!("{registry_arg}/airgap/multi@{}", source.multi_digest).as_str()
     )));
+    // The distribution artifact comes last, to REG/PREFIX/distribution by
+    // the digest it was exported with.
+    let last = imported.last().expect("entries");
+    assert_eq!(last["kind"], "distribution", "{imported:?}");
+    let exported_digest = exported["distribution"].as_str().unwrap();
+    let artifact = format!("{registry_arg}/distribution@{exported_digest}");
+    assert_eq!(last["target"], artifact.as_str());
+    assert_eq!(last["digest"], exported_digest);
+    assert!(
+        imported[..imported.len() - 1]
+            .iter()
+            .all(|i| i["kind"] == "image"),
+        "{imported:?}"
+    );
     let mut repos = under(target, &prefix);
     repos.sort();
     assert_eq!(
         repos,
         [
             format!("{prefix}/airgap/app"),
-            format!("{prefix}/airgap/multi")
+            format!("{prefix}/airgap/multi"),
+            format!("{prefix}/distribution"),
         ]
+    );
+    // What a controller in the air gap follows: it pulls as it was pushed.
+    let pulled_dir = dir.path().join("pulled");
+    let (code, stdout, stderr) = run(
+        dir.path(),
+        &[
+            "pull",
+            &format!("oci://{artifact}"),
+            "--out",
+            pulled_dir.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "pull of the imported distribution: {stderr}");
+    let pulled: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(pulled["digest"], exported_digest);
+    assert!(pulled_dir.join("platform.yaml").is_file());
+    assert!(
+        pulled_dir
+            .join("packages/app/1.0.0/templates/deployment.yaml")
+            .is_file()
     );
     // Again: every blob is there already.
     let (code, stdout, stderr) = run(

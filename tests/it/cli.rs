@@ -735,3 +735,30 @@ fn render_timeout_flag_stops_a_runaway_template_sooner() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("release"), "{stderr}");
 }
+
+#[test]
+fn import_of_a_missing_file_prints_the_error_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a-directory.tar")).unwrap();
+    for (file, reason) in [
+        ("missing.tar", "No such file"),
+        ("a-directory.tar", "not a file"),
+    ] {
+        // No registry is needed: nothing is pushed from a file not read.
+        let stderr = invalid(
+            dir.path(),
+            &["import", file, "--registry", "127.0.0.1:9/mirror"],
+        );
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            !stderr.contains("verifying") && !stderr.contains("0 B"),
+            "{file}: progress before the error:\n{stderr}"
+        );
+        assert!(
+            lines
+                .first()
+                .is_some_and(|l| l.contains(file) && l.contains(reason)),
+            "{file}: the error is not first:\n{stderr}"
+        );
+    }
+}

@@ -226,6 +226,13 @@ fn images_of_the_default_distribution() {
         })),
         "{operator:#}"
     );
+    // The DRBD module loader of each node OS, named by the operator's
+    // image configuration under its prefix.
+    let focal = list
+        .iter()
+        .find(|i| i["image"] == "quay.io/piraeusdatastore/drbd9-focal:v9.2.12")
+        .expect("drbd9-focal listed");
+    assert_eq!(focal["uses"][0]["kind"], "prefix", "{focal:#}");
     // Every image a rendered object runs is declared by its package.
     for image in list {
         assert!(image["declared"] == true, "{image:#}");
@@ -365,4 +372,26 @@ fn images_entries_refuse_unknown_fields() {
         "{stderr}"
     );
     assert!(stderr.contains("deployedby"), "{stderr}");
+}
+
+#[test]
+fn validate_images_reports_an_undeclared_image_of_an_image_configuration() {
+    let dir = small();
+    let root = dir.path();
+    write(
+        root,
+        "packages/web/1.0.0/templates/config.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: images\ndata:\n  0_images.yaml: |\n    base: quay.io/piraeusdatastore\n    components:\n      drbd-module-loader:\n        image: drbd9-jammy\n        tag: v9.2.12\n        match:\n          - osImage: Debian GNU/Linux 12\n            image: drbd9-bookworm\n",
+    );
+    write(
+        root,
+        "packages/web/1.0.0/package.yaml",
+        "name: web\nversion: 1.0.0\nimages: [docker.io/library/nginx:1.27, busybox:1.36, quay.io/piraeusdatastore/drbd9-jammy:v9.2.12]\n",
+    );
+    let stderr = invalid(root, &["validate", "--images"]);
+    assert!(
+        stderr.contains("release web: image quay.io/piraeusdatastore/drbd9-bookworm:v9.2.12 is used by ConfigMap/web/images"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
 }

@@ -47,9 +47,9 @@ impl Clients {
 }
 
 fn parse(image: &str) -> Result<Reference, Error> {
-    Reference::parse_image(image).map_err(|e| Error::Format {
+    Reference::parse(image).map_err(|e| Error::Format {
         image: image.to_string(),
-        reason: e.reason,
+        reason: e.to_string(),
     })
 }
 

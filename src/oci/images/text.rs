@@ -20,7 +20,7 @@
 
 use std::ops::Range;
 
-use super::reference::Reference;
+use crate::oci::reference::Reference;
 
 /// A reference found in text.
 #[derive(Debug, Clone, PartialEq, Eq)]

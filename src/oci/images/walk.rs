@@ -48,7 +48,7 @@
 
 use serde_json::{Map, Value};
 
-use super::reference::{ParseError, Reference};
+use crate::oci::reference::{self, Reference};
 
 mod embedded;
 
@@ -80,10 +80,15 @@ pub enum Field<'a> {
     /// ([`super::text`]).
     Text(&'a mut String),
     /// A registry prefix that an operator joins image names under
-    /// ([`super::Prefix`]), and the names when the field says which.
+    /// ([`Prefix`](crate::oci::reference::Prefix)), and the names when the field says which.
     Prefix {
         text: &'a mut String,
         names: Option<Vec<String>>,
+        /// The images (`name:tag`, joined to the prefix) the field's
+        /// document composes, when it says which: an image
+        /// configuration's components and their per-node `match`
+        /// variants, which an operator starts and no manifest names.
+        images: Vec<String>,
     },
 }
 
@@ -123,12 +128,12 @@ impl Field<'_> {
     /// # Errors
     /// The field is not a prefix field, or its text is not a registry and
     /// path.
-    pub fn prefix(&self) -> Result<super::Prefix, String> {
-        let Field::Prefix { text, names } = self else {
+    pub fn prefix(&self) -> Result<reference::Prefix, String> {
+        let Field::Prefix { text, names, .. } = self else {
             return Err("not a registry prefix".into());
         };
         let mut prefix =
-            super::Prefix::parse(text).map_err(|e| format!("not a registry and path: {e}"))?;
+            reference::Prefix::parse(text).map_err(|e| format!("not a registry and path: {e}"))?;
         prefix.names = names.clone();
         Ok(prefix)
     }
@@ -160,7 +165,7 @@ impl Field<'_> {
                         ));
                     }
                 }
-                Reference::parse(&self.text()).map_err(|e: ParseError| e.to_string())
+                Reference::parse(&self.text()).map_err(|e: reference::Error| e.to_string())
             }
             Field::Whole(_) => Reference::parse(&self.text()).map_err(|e| e.to_string()),
             Field::Text(_) | Field::Prefix { .. } => Err("not an image field".into()),
@@ -317,30 +322,54 @@ fn nonempty(value: &Value) -> bool {
     matches!(value, Value::String(s) if !s.is_empty())
 }
 
+/// What a Piraeus-style image configuration names.
+struct ImageConfig {
+    /// The image names joined to its `base`.
+    names: Vec<String>,
+    /// `name:tag` of every image it can start.
+    images: Vec<String>,
+}
+
 /// The image names of a Piraeus-style image configuration (a `base`, and
-/// `components` each with an `image` and optionally `match` entries with
-/// an `image` each), when `map` is one.
-fn image_config_names(map: &Map<String, Value>) -> Option<Vec<String>> {
+/// `components` each with an `image` and a `tag`, and optionally `match`
+/// entries with an `image` each, for nodes whose OS image matches, and the
+/// component's tag unless they have their own), when `map` is one.
+fn image_config(map: &Map<String, Value>) -> Option<ImageConfig> {
     let Some(Value::Object(components)) = map.get("components") else {
         return None;
     };
     if !nonempty(map.get("base").unwrap_or(&Value::Null)) || components.is_empty() {
         return None;
     }
-    let name = |entry: &Value| match entry.get("image") {
-        Some(Value::String(s)) => Some(s.clone()),
+    let text = |entry: &Value, key: &str| match entry.get(key) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         _ => None,
     };
+    let tagged = |name: &str, tag: Option<String>| match tag {
+        Some(tag) => format!("{name}:{tag}"),
+        None => name.to_string(),
+    };
     let mut names = Vec::new();
+    let mut images = Vec::new();
     for component in components.values() {
-        names.push(name(component)?);
+        let name = text(component, "image")?;
+        let tag = text(component, "tag");
+        images.push(tagged(&name, tag.clone()));
+        names.push(name);
         if let Some(Value::Array(rules)) = component.get("match") {
-            names.extend(rules.iter().filter_map(name));
+            for rule in rules {
+                if let Some(name) = text(rule, "image") {
+                    images.push(tagged(&name, text(rule, "tag").or_else(|| tag.clone())));
+                    names.push(name);
+                }
+            }
         }
     }
     names.sort();
     names.dedup();
-    Some(names)
+    images.sort();
+    images.dedup();
+    Some(ImageConfig { names, images })
 }
 
 fn node<E>(
@@ -352,7 +381,7 @@ fn node<E>(
     match value {
         Value::Object(map) => {
             let config = if rules.custom {
-                image_config_names(map)
+                image_config(map)
             } else {
                 None
             };
@@ -394,6 +423,7 @@ fn node<E>(
                             field: Field::Prefix {
                                 text: s,
                                 names: None,
+                                images: Vec::new(),
                             },
                         })?
                     }
@@ -401,7 +431,11 @@ fn node<E>(
                         path: at,
                         field: Field::Prefix {
                             text: s,
-                            names: config.clone(),
+                            names: config.as_ref().map(|c| c.names.clone()),
+                            images: config
+                                .as_ref()
+                                .map(|c| c.images.clone())
+                                .unwrap_or_default(),
                         },
                     })?,
                     (_, Value::String(s)) if prefix_field && !s.is_empty() => visit(Site {
@@ -409,6 +443,7 @@ fn node<E>(
                         field: Field::Prefix {
                             text: s,
                             names: None,
+                            images: Vec::new(),
                         },
                     })?,
                     (_, child) => node(child, at, rules, visit)?,
@@ -441,6 +476,7 @@ fn registry_map<E>(
                 field: Field::Prefix {
                     text: s,
                     names: None,
+                    images: Vec::new(),
                 },
             })?,
             (_, child) => node(child, at, rules, visit)?,

@@ -487,10 +487,10 @@ fn a_prefix_whose_images_went_to_different_places_fails() {
         ),
     ])
     .unwrap();
-    let prefix = crate::oci::images::Prefix::parse("quay.io/kubevirt").unwrap();
+    let prefix = crate::oci::reference::Prefix::parse("quay.io/kubevirt").unwrap();
     let e = map.prefix(&prefix).unwrap_err();
     assert!(e.contains("different places"), "{e}");
-    let one = crate::oci::images::Prefix::parse("quay.io/kubevirt/virt-api").unwrap();
+    let one = crate::oci::reference::Prefix::parse("quay.io/kubevirt/virt-api").unwrap();
     // Under a prefix that is a whole repository, the rest is empty: not a
     // name an operator joins, so nothing is under it.
     assert!(map.prefix(&one).is_err());

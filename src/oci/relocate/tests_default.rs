@@ -43,7 +43,7 @@ fn relocation_of(images: &[Image]) -> Relocation {
 /// Hub's short forms (`victoriametrics/operator:v1`, `nginx:1`).
 fn spellings(image: &Reference) -> Vec<String> {
     let mut out = vec![image.to_string()];
-    if image.registry == crate::oci::images::DOCKER_HUB {
+    if image.registry == crate::oci::reference::DOCKER_HUB {
         let short = image.to_string()["docker.io/".len()..].to_string();
         if let Some(official) = short.strip_prefix("library/") {
             out.push(official.to_string());

@@ -177,23 +177,39 @@ fn embedded_documents_give_their_split_images_and_prefixes() {
 
 #[test]
 fn an_image_configuration_names_its_images() {
-    let yaml = "apiVersion: v1\nkind: ConfigMap\ndata:\n  i.yaml: |\n    base: quay.io/piraeusdatastore\n    components:\n      loader:\n        image: drbd9-jammy\n        tag: v9.2.12\n        match:\n        - osImage: Ubuntu 24\n          image: drbd9-noble\n      csi:\n        image: piraeus-csi\n        tag: v1.6.4\n";
+    let yaml = "apiVersion: v1\nkind: ConfigMap\ndata:\n  i.yaml: |\n    base: quay.io/piraeusdatastore\n    components:\n      loader:\n        image: drbd9-jammy\n        tag: v9.2.12\n        match:\n        - osImage: Ubuntu 24\n          image: drbd9-noble\n        - osImage: Debian\n          image: drbd9-bookworm\n          tag: v9.2.13\n      csi:\n        image: piraeus-csi\n        tag: v1.6.4\n";
     let mut value = crate::yaml::parse_value(yaml, 0).unwrap();
     let mut prefixes = Vec::new();
+    let mut composed = Vec::new();
     object(&mut value, &mut |site: Site<'_>| {
         if let Ok(prefix) = site.field.prefix() {
             prefixes.push(prefix);
         }
+        if let Field::Prefix { images, .. } = &site.field {
+            composed.extend(images.iter().cloned());
+        }
         Ok::<(), ()>(())
     })
     .unwrap();
+    // Every image it can start, a match rule with the component's tag
+    // unless it has its own.
+    assert_eq!(
+        composed,
+        [
+            "drbd9-bookworm:v9.2.13",
+            "drbd9-jammy:v9.2.12",
+            "drbd9-noble:v9.2.12",
+            "piraeus-csi:v1.6.4"
+        ]
+    );
     assert_eq!(prefixes.len(), 1);
     assert_eq!(prefixes[0].to_string(), "quay.io/piraeusdatastore");
     assert_eq!(
         prefixes[0].names.as_deref(),
         Some(
             &[
-                "drbd9-jammy".to_string(),
+                "drbd9-bookworm".to_string(),
+                "drbd9-jammy".into(),
                 "drbd9-noble".into(),
                 "piraeus-csi".into()
             ][..]
