@@ -64,22 +64,23 @@ pub struct Known {
 }
 
 /// What apply reports to the ledger for one object it applied or found
-/// unchanged.
-#[derive(Debug, Clone)]
-pub struct Record {
+/// unchanged. Borrowed: a ledger keeps what it needs of it, and at
+/// thousands of objects copies of whole objects would be most of the
+/// controller's memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
     /// The release (namespace, name) the object belongs to.
-    pub release: (String, String),
-    pub key: ObjectKey,
+    pub release: (&'a str, &'a str),
+    pub key: &'a ObjectKey,
     /// `Kind.group/ns/name`, for messages.
-    pub display: String,
-    pub api_version: String,
+    pub display: &'a str,
     /// The object as rendered, for re-applying it.
-    pub desired: Arc<Value>,
+    pub desired: &'a Value,
     /// [`object_digest`] of the rendered object.
-    pub digest: String,
+    pub digest: &'a str,
     /// The object as the API server returned it.
-    pub live: DynamicObject,
-    pub resource: ApiResource,
+    pub live: &'a DynamicObject,
+    pub resource: &'a ApiResource,
     pub namespaced: bool,
 }
 
@@ -108,7 +109,7 @@ pub trait Ledger: Send + Sync {
     /// What is known of the object with this rendered digest.
     fn lookup(&self, key: &ObjectKey, digest: &str) -> Lookup;
     /// An object was applied (or found unchanged) with the given digest.
-    fn record(&self, record: Record);
+    fn record(&self, record: Record<'_>);
 }
 
 /// A shared [`Ledger`], as [`super::Options`] holds it.

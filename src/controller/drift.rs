@@ -40,7 +40,6 @@ use kube::core::ApiResource;
 use kube::runtime::events::Recorder;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use serde_json::Value;
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 
@@ -82,7 +81,10 @@ struct Managed {
     namespaced: bool,
     name: String,
     namespace: Option<String>,
-    desired: Arc<Value>,
+    /// The object as rendered, as compact JSON: held between reconciles
+    /// for every object, so text rather than a parsed tree (a few times
+    /// smaller); a correction parses it.
+    desired: Arc<str>,
     /// The rendered digest applied.
     digest: String,
     /// The resourceVersion last seen to hold what distro applied.
@@ -251,23 +253,7 @@ impl Drift {
             let mut state = self.inner.lock();
             let key = &ledger.platform;
             state.objects.retain(|_, m| m.platform != *key);
-            for e in entries {
-                let managed = Managed {
-                    platform: key.clone(),
-                    release: e.release,
-                    kind: (e.resource.api_version.clone(), e.resource.kind.clone()),
-                    display: e.display,
-                    namespaced: e.namespaced,
-                    name: e.key.name.clone(),
-                    namespace: e.key.namespace.clone(),
-                    resource: e.resource,
-                    desired: e.desired,
-                    digest: e.digest,
-                    resource_version: e.live.metadata.resource_version.clone(),
-                    content: fields::content(&e.live),
-                };
-                state.objects.insert(e.key, managed);
-            }
+            state.objects.extend(entries);
             if let Some(t) = state.tenants.get_mut(key) {
                 t.committed = true;
             }
@@ -494,7 +480,7 @@ fn object_key(resource: &ApiResource, o: &DynamicObject) -> ObjectKey {
 pub struct RunLedger {
     inner: Arc<Inner>,
     platform: Key,
-    entries: Mutex<Vec<Record>>,
+    entries: Mutex<Vec<(ObjectKey, Managed)>>,
     guard: Mutex<Option<OwnedRwLockWriteGuard<()>>>,
 }
 
@@ -503,8 +489,30 @@ impl Ledger for RunLedger {
         self.inner.lookup(&self.platform, key, digest)
     }
 
-    fn record(&self, record: Record) {
-        lock(&self.entries).push(record);
+    /// Keeps what drift needs of the object, no copy of it: its rendered
+    /// form as text, and a digest of its live content.
+    fn record(&self, record: Record<'_>) {
+        let (release_namespace, release_name) = record.release;
+        let managed = Managed {
+            platform: self.platform.clone(),
+            release: (release_namespace.to_string(), release_name.to_string()),
+            kind: (
+                record.resource.api_version.clone(),
+                record.resource.kind.clone(),
+            ),
+            display: record.display.to_string(),
+            resource: record.resource.clone(),
+            namespaced: record.namespaced,
+            name: record.key.name.clone(),
+            namespace: record.key.namespace.clone(),
+            desired: serde_json::to_string(record.desired)
+                .unwrap_or_default()
+                .into(),
+            digest: record.digest.to_string(),
+            resource_version: record.live.metadata.resource_version.clone(),
+            content: fields::content(record.live),
+        };
+        lock(&self.entries).push((record.key.clone(), managed));
     }
 }
 

@@ -91,7 +91,15 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     // Taking back the fields the template sets, from whoever changed
     // them: they were distro's when it last applied this very template.
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    let body = Patch::Apply(&*managed.desired);
+    let desired: serde_json::Value = match serde_json::from_str(&managed.desired) {
+        Ok(v) => v,
+        Err(e) => {
+            // Written by `Drift::commit` from a parsed object: cannot fail.
+            tracing::warn!(object = %managed.display, "drift: recorded object unreadable: {e}");
+            return false;
+        }
+    };
+    let body = Patch::Apply(&desired);
     let corrected = match &live {
         Some(live) if apply::reconcile_disabled(live) => return false,
         Some(live) => {
