@@ -449,6 +449,29 @@ spec:
         resource_versions(c, &format!("{prefix}-addons")),
         base_before
     );
+    // The changed release names the commit that changed it; the others
+    // still name the one that last changed them (the new commit cost them
+    // no status write).
+    let app = c
+        .get_json(&["release", "-n", &format!("{prefix}-apps"), "app"])
+        .unwrap();
+    assert_eq!(
+        app["status"]["sourceRevision"],
+        format!("main@sha1:{second}"),
+        "{app}"
+    );
+    let untouched = c
+        .get_json(&["releases", "-n", &format!("{prefix}-addons")])
+        .unwrap();
+    let untouched = untouched["items"].as_array().unwrap();
+    assert!(!untouched.is_empty());
+    for r in untouched {
+        assert_eq!(
+            r["status"]["sourceRevision"],
+            format!("main@sha1:{first}"),
+            "{r}"
+        );
+    }
     // Events say what happened, on the Platform and on the Release.
     let events = |ns: &str, kind: &str| {
         c.get_json(&[
