@@ -6,7 +6,7 @@
 //!   ([`RunLedger`], an [`apply::Ledger`]). A Platform's records are
 //!   replaced when its reconcile ends ([`Drift::commit`]).
 //! - One watch per kind (apiVersion + kind) that the records hold, selected
-//!   by the `distro.dev/release` label, feeds a reflector cache. A kind's
+//!   by the `distro.dev/release` label, feeds a cache ([`cache`]). A kind's
 //!   watch starts when the first record of it appears and stops when the
 //!   last one goes.
 //! - A watch event about a recorded object whose content moved (not only
@@ -25,6 +25,7 @@
 //! - An object changed back after every correction is corrected less and
 //!   less often ([`fight`]), with a warning Event that says so.
 
+mod cache;
 mod correct;
 mod fields;
 mod fight;
@@ -38,7 +39,6 @@ use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use kube::runtime::events::Recorder;
-use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use tokio::sync::{OwnedRwLockWriteGuard, RwLock, mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
@@ -94,22 +94,20 @@ struct Managed {
 }
 
 impl Managed {
-    fn object_ref(&self) -> ObjectRef<DynamicObject> {
-        let r = ObjectRef::new_with(&self.name, self.resource.clone());
-        match (&self.namespace, self.namespaced) {
-            (Some(ns), true) => r.within(ns),
-            _ => r,
-        }
+    /// Its entry in its kind's cache.
+    fn cached(&self, cache: &cache::Cache) -> Option<cache::Cached> {
+        let namespace = self.namespace.as_deref().filter(|_| self.namespaced);
+        cache.get(namespace, &self.name)
     }
 
     /// Whether `live` still holds what distro applied; refreshes the
     /// recorded resourceVersion when only what apply never sets moved.
-    fn holds(&mut self, live: &DynamicObject) -> bool {
-        if live.metadata.resource_version == self.resource_version {
+    fn holds(&mut self, live: &cache::Cached) -> bool {
+        if live.live.metadata.resource_version == self.resource_version {
             return true;
         }
-        if fields::content(live) == self.content {
-            self.resource_version = live.metadata.resource_version.clone();
+        if live.content == self.content {
+            self.resource_version = live.live.metadata.resource_version.clone();
             return true;
         }
         false
@@ -133,7 +131,7 @@ struct Tenant {
 
 /// One watch and its cache.
 struct Watch {
-    store: Store<DynamicObject>,
+    cache: cache::Cache,
     synced: Arc<AtomicBool>,
     task: AbortHandle,
 }
@@ -357,9 +355,9 @@ impl Inner {
         if !w.synced.load(Ordering::Relaxed) {
             return Lookup::Unknown;
         }
-        match w.store.get(&m.object_ref()) {
+        match m.cached(&w.cache) {
             Some(live) if m.holds(&live) => Lookup::Unchanged(Box::new(Known {
-                live: (*live).clone(),
+                live: (*live.live).clone(),
                 resource: m.resource.clone(),
                 namespaced: m.namespaced,
             })),
@@ -383,8 +381,8 @@ impl Inner {
         if !w.synced.load(Ordering::Relaxed) {
             return false;
         }
-        match w.store.get(&m.object_ref()) {
-            Some(live) => !apply::reconcile_disabled(&live) && !m.holds(&live),
+        match m.cached(&w.cache) {
+            Some(live) => !apply::reconcile_disabled(&live.live) && !m.holds(&live),
             None => true,
         }
     }
@@ -421,31 +419,40 @@ fn spawn_watch(
     kind: Kind,
     resource: ApiResource,
 ) -> Watch {
-    let writer = reflector::store::Writer::new(resource.clone());
-    let store = writer.as_reader();
+    let cache = cache::Cache::default();
+    let filled = cache.clone();
     let synced = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&synced);
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let config = watcher::Config::default().labels(crate::render::RELEASE_LABEL);
     let task = tokio::spawn(async move {
-        // The caches keep who wrote an object (for the Events) but not the
-        // field sets each manager owns: those are most of an object's size
-        // and corrections ask the API server, not the cache, what changed.
-        let objects = watcher(api, config).modify(slim);
-        let stream = reflector::reflector(writer, objects).default_backoff();
+        let stream = watcher(api, config).default_backoff();
         let mut stream = std::pin::pin!(stream);
+        // A (re)list fills this, then replaces the cache at once.
+        let mut listed: Option<HashMap<cache::Name, cache::Cached>> = None;
         while let Some(event) = stream.next().await {
             let Some(inner) = inner.upgrade() else { return };
             match event {
-                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                Ok(watcher::Event::Apply(o)) => {
+                    let key = object_key(&resource, &o);
+                    filled.apply(o);
+                    let _ = inner.seen.send(Seen::Object(key));
+                }
+                Ok(watcher::Event::Delete(o)) => {
+                    filled.delete(&o);
                     let _ = inner.seen.send(Seen::Object(object_key(&resource, &o)));
                 }
+                Ok(watcher::Event::Init) => listed = Some(HashMap::new()),
+                Ok(watcher::Event::InitApply(o)) => {
+                    let (name, cached) = cache::Cached::new(o);
+                    listed.get_or_insert_default().insert(name, cached);
+                }
                 Ok(watcher::Event::InitDone) => {
+                    filled.replace(listed.take().unwrap_or_default());
                     flag.store(true, Ordering::Relaxed);
                     inner.update_health(&inner.lock());
                     let _ = inner.seen.send(Seen::Synced(kind.clone()));
                 }
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                 Err(e) => {
                     tracing::warn!(api_version = %kind.0, kind = %kind.1, "drift: watch failed: {e}")
                 }
@@ -453,16 +460,9 @@ fn spawn_watch(
         }
     });
     Watch {
-        store,
+        cache,
         synced,
         task: task.abort_handle(),
-    }
-}
-
-/// Drops what the caches need not hold: each manager's field set.
-fn slim(o: &mut DynamicObject) {
-    for entry in o.metadata.managed_fields.iter_mut().flatten() {
-        entry.fields_v1 = None;
     }
 }
 
@@ -482,6 +482,23 @@ pub struct RunLedger {
     platform: Key,
     entries: Mutex<Vec<(ObjectKey, Managed)>>,
     guard: Mutex<Option<OwnedRwLockWriteGuard<()>>>,
+}
+
+impl RunLedger {
+    /// [`fields::content`] of `live`. An object the ledger vouched for
+    /// comes from a cache, which keeps its digest but maybe not its body:
+    /// the same resourceVersion is the same content.
+    fn content_of(&self, key: &ObjectKey, live: &DynamicObject) -> [u8; 32] {
+        let state = self.inner.lock();
+        match state.objects.get(key) {
+            Some(m) if m.resource_version.is_some()
+                && m.resource_version == live.metadata.resource_version =>
+            {
+                m.content
+            }
+            _ => fields::content(live),
+        }
+    }
 }
 
 impl Ledger for RunLedger {
@@ -510,7 +527,7 @@ impl Ledger for RunLedger {
                 .into(),
             digest: record.digest.to_string(),
             resource_version: record.live.metadata.resource_version.clone(),
-            content: fields::content(record.live),
+            content: self.content_of(record.key, record.live),
         };
         lock(&self.entries).push((record.key.clone(), managed));
     }

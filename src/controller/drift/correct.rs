@@ -31,15 +31,12 @@ enum Corrected {
 /// and the object is still suspect. Whether it wrote the object.
 pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     // look (no client required)
-    let (managed, clients, lock, store, platform_uid) = {
+    let (managed, clients, lock, platform_uid) = {
         let state = inner.lock();
         let Some(m) = state.objects.get(key) else {
             return false;
         };
         let Some(tenant) = state.tenants.get(&m.platform) else {
-            return false;
-        };
-        let Some(w) = state.watches.get(&m.kind) else {
             return false;
         };
         if tenant.suspended {
@@ -50,7 +47,6 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
             m.clone(),
             tenant.clients.clone(),
             Arc::clone(&tenant.lock),
-            w.store.clone(),
             tenant.uid.clone(),
         )
     };
@@ -75,18 +71,13 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
         managed.namespaced,
         managed.namespace.as_deref(),
     );
-    let cached = store.get(&managed.object_ref()).map(|o| (*o).clone());
-    let live = match cached {
-        Some(live) => Some(live),
-        // Gone from the cache; the cache may be behind the API server, so
-        // ask before recreating.
-        None => match api.get_opt(&managed.name).await {
-            Ok(found) => found,
-            Err(e) => {
-                tracing::warn!(object = %managed.display, "drift: cannot read: {e}");
-                return false;
-            }
-        },
+    // The cache keeps too little of an object to compare it: read it.
+    let live = match api.get_opt(&managed.name).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(object = %managed.display, "drift: cannot read: {e}");
+            return false;
+        }
     };
     // Taking back the fields the template sets, from whoever changed
     // them: they were distro's when it last applied this very template.

@@ -1,0 +1,158 @@
+//! The cache one drift watch feeds: every object of one kind that carries
+//! the release label, as small as drift can use it.
+//!
+//! Drift asks two things of a cached object: whether it still holds what
+//! distro applied (its resourceVersion, or else a digest of its content),
+//! and, for a reconcile that skips it, what its health is (its metadata and
+//! status, and the spec a status is judged against). So each entry keeps
+//! the content digest, computed from the whole object as it arrived, and
+//! the object without what neither needs: managers' field sets always, and
+//! the whole body of an object without a status (ConfigMaps, Secrets,
+//! ServiceAccounts, RBAC: most of a platform's objects). At ten thousand
+//! objects, that is most of the controller's memory. A correction reads the
+//! whole object from the API server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use super::fields;
+
+/// (namespace, name) within one kind.
+pub type Name = (Option<String>, String);
+
+/// One cached object.
+#[derive(Debug, Clone)]
+pub struct Cached {
+    /// The object without managers' field sets, and without its body when
+    /// it has no status.
+    pub live: Arc<DynamicObject>,
+    /// [`fields::content`] of the whole object.
+    pub content: [u8; 32],
+}
+
+impl Cached {
+    /// The entry for an object as a watch delivered it.
+    pub fn new(mut object: DynamicObject) -> (Name, Cached) {
+        let content = fields::content(&object);
+        slim(&mut object);
+        let name = (
+            object.metadata.namespace.clone(),
+            object.metadata.name.clone().unwrap_or_default(),
+        );
+        let live = Arc::new(object);
+        (name, Cached { live, content })
+    }
+}
+
+/// Drops what drift needs of no cached object.
+fn slim(object: &mut DynamicObject) {
+    object.metadata.managed_fields = None;
+    let has_status = object
+        .data
+        .get("status")
+        .is_some_and(|s| s.as_object().is_some_and(|m| !m.is_empty()));
+    if !has_status {
+        object.data = Value::Object(serde_json::Map::new());
+    }
+}
+
+/// The objects of one kind. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    objects: Arc<Mutex<HashMap<Name, Cached>>>,
+}
+
+impl Cache {
+    pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Cached> {
+        self.lock()
+            .get(&(namespace.map(str::to_string), name.to_string()))
+            .cloned()
+    }
+
+    pub fn apply(&self, object: DynamicObject) {
+        let (name, cached) = Cached::new(object);
+        self.lock().insert(name, cached);
+    }
+
+    pub fn delete(&self, object: &DynamicObject) {
+        let name = (
+            object.metadata.namespace.clone(),
+            object.metadata.name.clone().unwrap_or_default(),
+        );
+        self.lock().remove(&name);
+    }
+
+    /// Replaces every entry at once, after a (re)list.
+    pub fn replace(&self, objects: HashMap<Name, Cached>) {
+        *self.lock() = objects;
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<Name, Cached>> {
+        // Nothing panics while holding this lock.
+        self.objects.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+    use kube::core::ApiResource;
+    use serde_json::json;
+
+    fn object(kind: &str, data: Value) -> DynamicObject {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        };
+        let mut o = DynamicObject::new("x", &resource).within("ns");
+        o.data = data;
+        o.metadata.resource_version = Some("7".into());
+        o.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("distro".into()),
+            ..Default::default()
+        }]);
+        o
+    }
+
+    #[test]
+    fn an_object_without_status_keeps_its_metadata_and_the_digest_of_its_body() {
+        let whole = object("ConfigMap", json!({"data": {"color": "blue"}}));
+        let digest = fields::content(&whole);
+        let (name, cached) = Cached::new(whole);
+        assert_eq!(name, (Some("ns".to_string()), "x".to_string()));
+        assert_eq!(cached.content, digest);
+        assert_eq!(cached.live.data, json!({}));
+        assert_eq!(cached.live.metadata.resource_version.as_deref(), Some("7"));
+        assert!(cached.live.metadata.managed_fields.is_none());
+        // Another body is another digest, though both cached objects look alike.
+        let other = Cached::new(object("ConfigMap", json!({"data": {"color": "red"}}))).1;
+        assert_ne!(other.content, cached.content);
+    }
+
+    #[test]
+    fn an_object_with_status_keeps_spec_and_status_for_its_health() {
+        let body = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 2}});
+        let (_, cached) = Cached::new(object("Deployment", body.clone()));
+        assert_eq!(cached.live.data, body);
+        assert!(cached.live.metadata.managed_fields.is_none());
+    }
+
+    #[test]
+    fn a_relist_replaces_the_entries() {
+        let cache = Cache::default();
+        cache.apply(object("ConfigMap", json!({})));
+        assert!(cache.get(Some("ns"), "x").is_some());
+        cache.replace(HashMap::new());
+        assert!(cache.get(Some("ns"), "x").is_none());
+        cache.apply(object("ConfigMap", json!({})));
+        cache.delete(&object("ConfigMap", json!({})));
+        assert!(cache.get(Some("ns"), "x").is_none());
+    }
+}
