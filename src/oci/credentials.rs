@@ -36,11 +36,13 @@ pub enum Error {
     },
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },
+    /// Boxed: a helper's failure is large and rare, and this error travels
+    /// inside every registry error.
     #[error("{origin}: {source}")]
     Helper {
         origin: String,
         #[source]
-        source: helper::Error,
+        source: Box<helper::Error>,
     },
 }
 
@@ -139,7 +141,7 @@ pub fn resolve(
             .get(name, &helper_server(registry))
             .map_err(|source| Error::Helper {
                 origin: origin.to_string(),
-                source,
+                source: Box::new(source),
             })
     };
     let wanted = keys_for(registry);
@@ -439,13 +441,7 @@ mod tests {
         let doc = br#"{"credsStore": "../one"}"#;
         let err = resolve(doc, "r.example", "/home/u/.docker/config.json", &helpers).unwrap_err();
         assert!(
-            matches!(
-                &err,
-                Error::Helper {
-                    source: helper::Error::Name(_),
-                    ..
-                }
-            ),
+            matches!(&err, Error::Helper { source, .. } if matches!(**source, helper::Error::Name(_))),
             "{err:?}"
         );
         assert!(
