@@ -191,7 +191,7 @@ fn execute(path: &Path, server: &str, timeout: Duration) -> Result<Output, Failu
     Ok(Output {
         status,
         stdout,
-        // Past the cap it is only used to look for the not-found text.
+        // Only searched for the not-found text; over its cap it is dropped.
         stderr: stderr.unwrap_or_default().unwrap_or_default(),
     })
 }
