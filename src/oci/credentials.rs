@@ -2,11 +2,14 @@
 //! `$DOCKER_CONFIG`, else `~/.docker`), and the same format in a Kubernetes
 //! `kubernetes.io/dockerconfigjson` Secret.
 //!
-//! Only inline credentials are read: `auths.<registry>.auth` (base64 of
+//! Inline credentials are `auths.<registry>.auth` (base64 of
 //! `user:password`) or `auths.<registry>.username` / `.password`, and
-//! `identitytoken` as a bearer token. Credential helpers (`credsStore`,
-//! `credHelpers`) run programs and are not used; a registry that only has
-//! one is treated as anonymous, and a debug line says so.
+//! `identitytoken` as a bearer token. The CLI's own config file may also
+//! name credential helpers ([`helper`]), with Docker's precedence: the
+//! registry's `credHelpers` entry, then inline `auths`, then `credsStore`.
+//! A Secret's document is read inline only (see [`lookup`]).
+
+pub mod helper;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,10 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::reference::DOCKER_HUB;
+use helper::Helpers;
+
+/// Docker Hub's key in config files, and the server a helper is asked for.
+const DOCKER_HUB_INDEX: &str = "https://index.docker.io/v1/";
 
 /// Largest `config.json` read (they are a few KiB; a Secret is at most 1 MiB).
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -29,6 +36,14 @@ pub enum Error {
     },
     #[error("{origin}: {reason}")]
     Invalid { origin: String, reason: String },
+    /// Boxed: a helper's failure is large and rare, and this error travels
+    /// inside every registry error.
+    #[error("{origin}: {source}")]
+    Helper {
+        origin: String,
+        #[source]
+        source: Box<helper::Error>,
+    },
 }
 
 /// How to authenticate to one registry. `Debug` never shows a secret.
@@ -81,11 +96,12 @@ pub fn docker_config_dir() -> Option<PathBuf> {
         .map(|home| Path::new(&home).join(".docker"))
 }
 
-/// The credentials for `registry` in the Docker client's config file;
-/// anonymous when there is no file or no entry for the registry.
+/// The credentials for `registry` in the Docker client's config file,
+/// running the credential helper it names for the registry (found on
+/// `PATH`); anonymous when there is no file or nothing for the registry.
 ///
 /// # Errors
-/// The file exists but cannot be read or parsed.
+/// The file exists but cannot be read or parsed, or its helper fails.
 pub fn from_docker_config(registry: &str) -> Result<Credentials, Error> {
     let Some(dir) = docker_config_dir() else {
         return Ok(Credentials::Anonymous);
@@ -98,35 +114,105 @@ pub fn from_docker_config(registry: &str) -> Result<Credentials, Error> {
         }
         Err(e) => return Err(e),
     };
-    lookup(&bytes, registry, &path.display().to_string())
+    resolve(
+        &bytes,
+        registry,
+        &path.display().to_string(),
+        &Helpers::from_env(),
+    )
 }
 
-/// The credentials for `registry` in a document of the `config.json` /
-/// `.dockerconfigjson` format; `origin` names it in errors.
+/// The credentials for `registry` in a `config.json` document, with
+/// Docker's precedence: the registry's `credHelpers` entry, then inline
+/// `auths`, then `credsStore`. Only for a document the user wrote: a
+/// helper is a program it names.
+///
+/// # Errors
+/// As [`lookup`], or the helper's name is not plain or the helper fails.
+pub fn resolve(
+    document: &[u8],
+    registry: &str,
+    origin: &str,
+    helpers: &Helpers,
+) -> Result<Credentials, Error> {
+    let config = parse(document, origin)?;
+    let ask = |name: &str| {
+        helpers
+            .get(name, &helper_server(registry))
+            .map_err(|source| Error::Helper {
+                origin: origin.to_string(),
+                source: Box::new(source),
+            })
+    };
+    let wanted = keys_for(registry);
+    let per_registry = config
+        .cred_helpers
+        .iter()
+        .find(|(key, name)| !name.is_empty() && wanted.contains(&normalise_key(key)));
+    if let Some((_, name)) = per_registry {
+        return ask(name);
+    }
+    if let Some(credentials) = inline(&config, registry, origin)? {
+        return Ok(credentials);
+    }
+    match config.creds_store.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) => ask(name),
+        None => Ok(Credentials::Anonymous),
+    }
+}
+
+/// The inline credentials for `registry` in a document of the
+/// `config.json` / `.dockerconfigjson` format; `origin` names it in errors.
+///
+/// Credential helpers are never run from here: this reads Secrets from the
+/// cluster, and whoever can write one there would otherwise choose a
+/// program for the controller to run. A registry that only has a helper is
+/// anonymous.
 ///
 /// # Errors
 /// The document is not that format, or an entry's `auth` is not base64 of
 /// `user:password`.
 pub fn lookup(document: &[u8], registry: &str, origin: &str) -> Result<Credentials, Error> {
+    let config = parse(document, origin)?;
+    let found = inline(&config, registry, origin)?;
+    if found.is_none() && (config.creds_store.is_some() || !config.cred_helpers.is_empty()) {
+        tracing::debug!(
+            registry,
+            origin,
+            "credential helpers are not run for this document"
+        );
+    }
+    Ok(found.unwrap_or_default())
+}
+
+fn parse(document: &[u8], origin: &str) -> Result<DockerConfig, Error> {
+    serde_json::from_slice(document).map_err(|e| Error::Invalid {
+        origin: origin.to_string(),
+        reason: format!("not a Docker config file: {e}"),
+    })
+}
+
+/// The `auths` entry for `registry`, when it holds credentials (`docker
+/// login` with a store leaves an empty one behind).
+fn inline(
+    config: &DockerConfig,
+    registry: &str,
+    origin: &str,
+) -> Result<Option<Credentials>, Error> {
     let invalid = |reason: String| Error::Invalid {
         origin: origin.to_string(),
         reason,
     };
-    let config: DockerConfig = serde_json::from_slice(document)
-        .map_err(|e| invalid(format!("not a Docker config file: {e}")))?;
     let wanted = keys_for(registry);
     let found = config
         .auths
         .iter()
         .find(|(key, _)| wanted.contains(&normalise_key(key)));
     let Some((key, entry)) = found else {
-        if config.creds_store.is_some() || config.cred_helpers.contains_key(registry) {
-            tracing::debug!(registry, "credential helpers are not used; going anonymous");
-        }
-        return Ok(Credentials::Anonymous);
+        return Ok(None);
     };
     if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
-        return Ok(Credentials::Bearer(token.to_string()));
+        return Ok(Some(Credentials::Bearer(token.to_string())));
     }
     if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -137,17 +223,27 @@ pub fn lookup(document: &[u8], registry: &str, origin: &str) -> Result<Credentia
         let (username, password) = decoded
             .split_once(':')
             .ok_or_else(|| invalid(format!("auths.{key}.auth is not user:password")))?;
-        return Ok(Credentials::Basic {
+        return Ok(Some(Credentials::Basic {
             username: username.to_string(),
             password: password.to_string(),
-        });
+        }));
     }
-    match (&entry.username, &entry.password) {
-        (Some(username), Some(password)) => Ok(Credentials::Basic {
+    Ok(match (&entry.username, &entry.password) {
+        (Some(username), Some(password)) => Some(Credentials::Basic {
             username: username.clone(),
             password: password.clone(),
         }),
-        _ => Ok(Credentials::Anonymous),
+        _ => None,
+    })
+}
+
+/// What a helper is asked for: the registry host, or for Docker Hub the
+/// index URL that `docker login` stores it under.
+fn helper_server(registry: &str) -> String {
+    if is_docker_hub(registry) {
+        DOCKER_HUB_INDEX.to_string()
+    } else {
+        registry.to_string()
     }
 }
 
@@ -177,17 +273,21 @@ struct AuthEntry {
 /// The keys an entry for `registry` may have once normalised: Docker Hub
 /// is stored under its legacy index URL.
 fn keys_for(registry: &str) -> Vec<String> {
-    let registry = registry.to_ascii_lowercase();
-    if registry == DOCKER_HUB || registry == "index.docker.io" || registry == "registry-1.docker.io"
-    {
+    if is_docker_hub(registry) {
         vec![
             DOCKER_HUB.into(),
             "index.docker.io".into(),
             "registry-1.docker.io".into(),
         ]
     } else {
-        vec![registry]
+        vec![registry.to_ascii_lowercase()]
     }
+}
+
+fn is_docker_hub(registry: &str) -> bool {
+    [DOCKER_HUB, "index.docker.io", "registry-1.docker.io"]
+        .iter()
+        .any(|hub| registry.eq_ignore_ascii_case(hub))
 }
 
 /// `https://host:port/v1/` -> `host:port`.
@@ -259,5 +359,94 @@ mod tests {
         assert!(lookup(b"\"text\"", "r.example", "f").is_err());
         let shown = format!("{:?}", basic("ci", "s3cret"));
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    /// A search path holding `docker-credential-one` and `-two`, each
+    /// answering with its own name as the user.
+    fn two_helpers() -> (tempfile::TempDir, Helpers) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["one", "two"] {
+            let path = dir.path().join(format!("docker-credential-{name}"));
+            let script = format!(
+                "#!/bin/sh\nread server\nprintf '{{\"Username\":\"{name}\",\"Secret\":\"%s\"}}' \"$server\"\n"
+            );
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let helpers = Helpers {
+            search_path: dir.path().as_os_str().to_owned(),
+            timeout: helper::DEFAULT_TIMEOUT,
+        };
+        (dir, helpers)
+    }
+
+    #[test]
+    fn per_registry_helper_then_inline_then_store() {
+        let (_dir, helpers) = two_helpers();
+        // "in:line"
+        let doc = br#"{
+            "auths": {"both.example": {"auth": "aW46bGluZQ=="},
+                      "inline.example": {"auth": "aW46bGluZQ=="},
+                      "empty.example": {}},
+            "credHelpers": {"both.example": "one", "https://helper.example": "one",
+                            "index.docker.io": "one", "blank.example": ""},
+            "credsStore": "two"
+        }"#;
+        let resolve = |registry| resolve(doc, registry, "t", &helpers).unwrap();
+        assert_eq!(resolve("both.example"), basic("one", "both.example"));
+        assert_eq!(resolve("helper.example"), basic("one", "helper.example"));
+        assert_eq!(resolve("inline.example"), basic("in", "line"));
+        // An entry without credentials, or a blank helper, is no answer.
+        assert_eq!(resolve("empty.example"), basic("two", "empty.example"));
+        assert_eq!(resolve("blank.example"), basic("two", "blank.example"));
+        assert_eq!(resolve("other.example"), basic("two", "other.example"));
+        // Docker Hub is asked for under its index URL.
+        assert_eq!(resolve("docker.io"), basic("one", DOCKER_HUB_INDEX));
+        // Without a store, a registry with nothing is anonymous.
+        let doc = br#"{"credHelpers": {"x.example": "one"}}"#;
+        assert_eq!(
+            super::resolve(doc, "y.example", "t", &helpers).unwrap(),
+            Credentials::Anonymous
+        );
+    }
+
+    #[test]
+    fn a_cluster_document_never_runs_helpers() {
+        let (_dir, helpers) = two_helpers();
+        let doc = br#"{"auths": {"inline.example": {"auth": "aW46bGluZQ=="}},
+                       "credHelpers": {"h.example": "one"}, "credsStore": "two"}"#;
+        assert_eq!(
+            lookup(doc, "h.example", "t").unwrap(),
+            Credentials::Anonymous
+        );
+        assert_eq!(
+            lookup(doc, "s.example", "t").unwrap(),
+            Credentials::Anonymous
+        );
+        assert_eq!(
+            lookup(doc, "inline.example", "t").unwrap(),
+            basic("in", "line")
+        );
+        // The same document from the user's own file does run them.
+        assert_eq!(
+            resolve(doc, "h.example", "t", &helpers).unwrap(),
+            basic("one", "h.example")
+        );
+    }
+
+    #[test]
+    fn a_bad_helper_name_is_named_with_the_file() {
+        let (_dir, helpers) = two_helpers();
+        let doc = br#"{"credsStore": "../one"}"#;
+        let err = resolve(doc, "r.example", "/home/u/.docker/config.json", &helpers).unwrap_err();
+        assert!(
+            matches!(&err, Error::Helper { source, .. } if matches!(**source, helper::Error::Name(_))),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("/home/u/.docker/config.json"),
+            "{err}"
+        );
     }
 }

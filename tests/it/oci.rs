@@ -669,6 +669,77 @@ fn credentials_come_from_the_docker_config() {
 }
 
 #[test]
+fn credentials_come_from_a_credential_helper() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let own = Dedicated::start_with(Some(&htpasswd()));
+    let dist = scratch("basic");
+    let url = format!("oci://{}/it/helped:v1", own.addr);
+    let config = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    // The helper records the server it was asked for and answers for that
+    // registry only.
+    let asked = bin.path().join("asked");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\necho \"$server\" >> '{}'\n\
+         [ \"$server\" = '{}' ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\n\
+         printf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+        asked.display(),
+        own.addr
+    );
+    let helper = bin.path().join("docker-credential-it");
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
+    std::fs::write(
+        config.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "it"}}}}"#, own.addr),
+    )
+    .unwrap();
+    let (code, _, err) = outcome(&distro_with(
+        dist.path(),
+        &["push", &url],
+        Some(config.path()),
+        &env,
+    ));
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+    let asked_for = std::fs::read_to_string(&asked).unwrap();
+    assert_eq!(asked_for.lines().next(), Some(own.addr.as_str()));
+
+    // The same helper as the store for every registry works too; a helper
+    // that is not on PATH is invalid input naming it and the registry.
+    std::fs::write(config.path().join("config.json"), r#"{"credsStore": "it"}"#).unwrap();
+    let (code, _, err) = outcome(&distro_with(
+        dist.path(),
+        &["push", &url],
+        Some(config.path()),
+        &env,
+    ));
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(
+        config.path().join("config.json"),
+        r#"{"credsStore": "absent"}"#,
+    )
+    .unwrap();
+    let (code, _, err) = outcome(&distro_with(
+        dist.path(),
+        &["push", &url],
+        Some(config.path()),
+        &env,
+    ));
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("docker-credential-absent") && err.contains(&own.addr),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_unreachable_registry_exits_3_naming_it() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
