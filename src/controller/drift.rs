@@ -491,8 +491,9 @@ impl RunLedger {
     fn content_of(&self, key: &ObjectKey, live: &DynamicObject) -> [u8; 32] {
         let state = self.inner.lock();
         match state.objects.get(key) {
-            Some(m) if m.resource_version.is_some()
-                && m.resource_version == live.metadata.resource_version =>
+            Some(m)
+                if m.resource_version.is_some()
+                    && m.resource_version == live.metadata.resource_version =>
             {
                 m.content
             }
