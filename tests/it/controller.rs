@@ -139,6 +139,32 @@ pub fn wait_for<T>(
     }
 }
 
+/// A ServiceAccount `tenant` in `namespace` that may do anything in
+/// `allowed` and nothing elsewhere, for Platforms applying as it.
+pub fn tenant_yaml(namespace: &str, allowed: &str) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: ServiceAccount
+metadata: {{name: tenant, namespace: {namespace}}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: tenant, namespace: {allowed}}}
+rules:
+  - apiGroups: ["*"]
+    resources: ["*"]
+    verbs: ["*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: tenant, namespace: {allowed}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant}}
+subjects:
+  - {{kind: ServiceAccount, name: tenant, namespace: {namespace}}}
+"#
+    )
+}
+
 pub fn platform(c: &Cluster, ns: &str, name: &str) -> Value {
     c.get_json(&["platform", "-n", ns, name])
         .unwrap_or(Value::Null)
@@ -1033,24 +1059,7 @@ apiVersion: v1
 kind: Namespace
 metadata: {{name: {other}}}
 ---
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: tenant, namespace: {ns}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: tenant, namespace: {allowed}}}
-rules:
-  - apiGroups: ["*"]
-    resources: ["*"]
-    verbs: ["*"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: tenant, namespace: {allowed}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant}}
-subjects:
-  - {{kind: ServiceAccount, name: tenant, namespace: {ns}}}
+{tenant}
 ---
 apiVersion: distro.dev/v1alpha1
 kind: Platform
@@ -1062,7 +1071,8 @@ spec:
   timeout: 20s
   retry: {{limit: 0}}
 "#,
-            url = daemon.url("platform.git")
+            url = daemon.url("platform.git"),
+            tenant = tenant_yaml(ns, allowed),
         ),
     );
     let p = wait_platform(c, &ctl, ns, "tenant", "RetriesExhausted", None);

@@ -695,17 +695,17 @@ fn credentials_come_from_a_credential_helper() {
         std::env::var("PATH").unwrap_or_default()
     );
     let env = [("PATH", path.as_str())];
-    std::fs::write(
-        config.path().join("config.json"),
-        format!(r#"{{"credHelpers": {{"{}": "it"}}}}"#, own.addr),
-    )
-    .unwrap();
-    let (code, _, err) = outcome(&distro_with(
-        dist.path(),
-        &["push", &url],
-        Some(config.path()),
-        &env,
-    ));
+    // `distro push` with this config.json.
+    let push = |config_json: &str| {
+        std::fs::write(config.path().join("config.json"), config_json).unwrap();
+        outcome(&distro_with(
+            dist.path(),
+            &["push", &url],
+            Some(config.path()),
+            &env,
+        ))
+    };
+    let (code, _, err) = push(&format!(r#"{{"credHelpers": {{"{}": "it"}}}}"#, own.addr));
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
     let asked_for = std::fs::read_to_string(&asked).unwrap();
@@ -713,25 +713,9 @@ fn credentials_come_from_a_credential_helper() {
 
     // The same helper as the store for every registry works too; a helper
     // that is not on PATH is invalid input naming it and the registry.
-    std::fs::write(config.path().join("config.json"), r#"{"credsStore": "it"}"#).unwrap();
-    let (code, _, err) = outcome(&distro_with(
-        dist.path(),
-        &["push", &url],
-        Some(config.path()),
-        &env,
-    ));
+    let (code, _, err) = push(r#"{"credsStore": "it"}"#);
     assert_eq!(code, 0, "{err}");
-    std::fs::write(
-        config.path().join("config.json"),
-        r#"{"credsStore": "absent"}"#,
-    )
-    .unwrap();
-    let (code, _, err) = outcome(&distro_with(
-        dist.path(),
-        &["push", &url],
-        Some(config.path()),
-        &env,
-    ));
+    let (code, _, err) = push(r#"{"credsStore": "absent"}"#);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("docker-credential-absent") && err.contains(&own.addr),

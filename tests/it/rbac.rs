@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::cluster::{Cluster, cluster};
-use crate::controller::{Controller, apply_yaml, wait_for, wait_platform};
+use crate::controller::{Controller, apply_yaml, tenant_yaml, wait_for, wait_platform};
 use crate::git_server::{GitDaemon, Repo};
 use crate::support::{copy_tree, ok, project_root, write};
 
@@ -156,29 +156,8 @@ fn the_controller_works_with_its_own_rights_only() {
     apply_yaml(
         c,
         &format!(
-            r#"apiVersion: v1
-kind: Namespace
-metadata: {{name: {APPS}}}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata: {{name: tenant, namespace: {NS}}}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {{name: tenant, namespace: {APPS}}}
-rules:
-  - apiGroups: ["*"]
-    resources: ["*"]
-    verbs: ["*"]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {{name: tenant, namespace: {APPS}}}
-roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: tenant}}
-subjects:
-  - {{kind: ServiceAccount, name: tenant, namespace: {NS}}}
-"#
+            "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {APPS}}}\n---\n{}",
+            tenant_yaml(NS, APPS)
         ),
     );
 
