@@ -178,17 +178,15 @@ spec:
         self.c.kubectl_ok(&full);
     }
 
-    /// Changes a field distro owns, as someone with kubectl would.
+    /// Sets `data.key` of ConfigMap `name`, as someone with kubectl would.
+    fn set_data(&self, name: &str, key: &str, value: &str) {
+        let patch = serde_json::json!({"data": {key: value}}).to_string();
+        self.kubectl(&["patch", "configmap", name, "--type", "merge", "-p", &patch]);
+    }
+
+    /// Changes a field distro owns.
     fn paint_settings_red(&self) {
-        self.kubectl(&[
-            "patch",
-            "configmap",
-            "settings",
-            "--type",
-            "merge",
-            "-p",
-            r#"{"data":{"color":"red"}}"#,
-        ]);
+        self.set_data("settings", "color", "red");
     }
 
     /// Waits until `kind_name` satisfies `f`.
@@ -483,26 +481,10 @@ fn objects_with_reconcile_disabled_are_left_alone() {
         "free",
         "distro.dev/reconcile=disabled",
     ]);
-    s.kubectl(&[
-        "patch",
-        "configmap",
-        "free",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"data":{"color":"red"}}"#,
-    ]);
+    s.set_data("free", "color", "red");
     // Barrier: a later change of the same kind, on the same watch, that is
     // corrected.
-    s.kubectl(&[
-        "patch",
-        "configmap",
-        "settings",
-        "--type",
-        "merge",
-        "-p",
-        r#"{"data":{"size":"small"}}"#,
-    ]);
+    s.set_data("settings", "size", "small");
     s.wait_object("settings set back", "configmap/settings", |o| {
         o["data"]["size"] == "large"
     });

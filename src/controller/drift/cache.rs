@@ -38,13 +38,17 @@ impl Cached {
     pub fn new(mut object: DynamicObject) -> (Name, Cached) {
         let content = fields::content(&object);
         slim(&mut object);
-        let name = (
-            object.metadata.namespace.clone(),
-            object.metadata.name.clone().unwrap_or_default(),
-        );
+        let name = name_of(&object);
         let live = Arc::new(object);
         (name, Cached { live, content })
     }
+}
+
+fn name_of(object: &DynamicObject) -> Name {
+    (
+        object.metadata.namespace.clone(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
 }
 
 /// Drops what drift needs of no cached object.
@@ -78,11 +82,7 @@ impl Cache {
     }
 
     pub fn delete(&self, object: &DynamicObject) {
-        let name = (
-            object.metadata.namespace.clone(),
-            object.metadata.name.clone().unwrap_or_default(),
-        );
-        self.lock().remove(&name);
+        self.lock().remove(&name_of(object));
     }
 
     /// Replaces every entry at once, after a (re)list.
