@@ -83,23 +83,10 @@ pick_port() {
 	die "no free port found on 127.0.0.1"
 }
 
-cmd_up() {
-	[[ $# -ge 1 && $# -le 2 ]] || usage
-	local dir htpasswd=${2:-}
-	dir=$(abs_dir "$1")
-	if [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-		die "a registry already runs from $dir (pid $(cat "$dir/pid"))"
-	fi
-	install_registry
-	local port
-	port=$(pick_port)
-	mkdir -p "$dir/data"
-	local auth=""
-	if [[ -n $htpasswd ]]; then
-		[[ -r $htpasswd ]] || die "cannot read $htpasswd"
-		cp "$htpasswd" "$dir/htpasswd"
-		auth=$(printf 'auth:\n  htpasswd:\n    realm: distro-test\n    path: %s\n' "$dir/htpasswd")
-	fi
+# start_on DIR PORT AUTH: starts docker-registry on 127.0.0.1:PORT; returns 1
+# when the port was taken meanwhile.
+start_on() {
+	local dir=$1 port=$2 auth=$3
 	cat >"$dir/config.yml" <<EOF
 version: 0.1
 log:
@@ -130,6 +117,7 @@ EOF
 	until code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 --noproxy '*' "http://127.0.0.1:$port/v2/") &&
 		[[ $code == 200 || $code == 401 ]]; do
 		if ! kill -0 "$pid" 2>/dev/null; then
+			grep -q 'address already in use' "$dir/registry.log" && return 1
 			tail -n 20 "$dir/registry.log" >&2 || true
 			die "docker-registry exited; log in $dir/registry.log"
 		fi
@@ -139,8 +127,36 @@ EOF
 		fi
 		sleep 0.1
 	done
+	# Whatever answered, it must be this registry, not one that took the port.
+	kill -0 "$pid" 2>/dev/null || return 1
+}
+
+cmd_up() {
+	[[ $# -ge 1 && $# -le 2 ]] || usage
+	local dir htpasswd=${2:-}
+	dir=$(abs_dir "$1")
+	if [[ -f $dir/pid ]] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+		die "a registry already runs from $dir (pid $(cat "$dir/pid"))"
+	fi
+	install_registry
+	mkdir -p "$dir/data"
+	local auth=""
+	if [[ -n $htpasswd ]]; then
+		[[ -r $htpasswd ]] || die "cannot read $htpasswd"
+		cp "$htpasswd" "$dir/htpasswd"
+		auth=$(printf 'auth:\n  htpasswd:\n    realm: distro-test\n    path: %s\n' "$dir/htpasswd")
+	fi
+	# A port free when picked may be taken before the registry binds it
+	# (tests start registries in parallel): then pick another, a few times.
+	local port attempt
+	for attempt in 1 2 3 4 5; do
+		port=$(pick_port)
+		start_on "$dir" "$port" "$auth" && break
+		((attempt < 5)) || die "docker-registry found no free port; log in $dir/registry.log"
+		log "127.0.0.1:$port was taken before docker-registry bound it; trying another port"
+	done
 	echo "127.0.0.1:$port" >"$dir/addr"
-	log "started docker-registry on 127.0.0.1:$port (pid $pid)"
+	log "started docker-registry on 127.0.0.1:$port (pid $(cat "$dir/pid"))"
 	echo "127.0.0.1:$port"
 }
 
