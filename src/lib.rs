@@ -30,6 +30,7 @@ pub mod names;
 pub mod oci;
 pub mod pipeline;
 pub mod render;
+pub mod slim;
 pub mod source;
 pub mod status;
 pub mod watch;

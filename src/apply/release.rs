@@ -250,7 +250,7 @@ async fn run(
 fn union(base: &[InventoryEntry], more: &[InventoryEntry]) -> Vec<InventoryEntry> {
     let mut out = base.to_vec();
     for e in more {
-        if !out.iter().any(|b| b.key() == e.key()) {
+        if !out.iter().any(|b| b.same_object(e)) {
             out.push(e.clone());
         }
     }

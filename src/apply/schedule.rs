@@ -48,6 +48,8 @@ pub async fn run(
     .await?;
     // One list instead of one read per release.
     ctx.store.prefetch().await;
+    // Whether anyone reads the events: a report is cloned only for them.
+    let listening = events.is_some();
     let emit = |e: Event| {
         if let Some(tx) = &events {
             let _ = tx.send(e);
@@ -71,12 +73,16 @@ pub async fn run(
         .map(|o| &o.key)
         .collect();
 
+    let edges: HashMap<&str, &Vec<String>> = graph
+        .releases
+        .iter()
+        .map(|n| (n.name.as_str(), &n.depends_on))
+        .collect();
+
     let tasks = releases.iter().map(|r| {
-        let deps: Vec<String> = graph
-            .releases
-            .iter()
-            .find(|n| n.name == r.name)
-            .map(|n| n.depends_on.clone())
+        let deps: Vec<String> = edges
+            .get(r.name.as_str())
+            .map(|d| d.to_vec())
             .unwrap_or_default();
         let channels = &channels;
         let namespaces = &namespaces;
@@ -121,10 +127,12 @@ pub async fn run(
             if let Some((tx, _)) = channels.get(r.name.as_str()) {
                 let _ = tx.send(Some(report.summary.ready()));
             }
-            emit(Event::Finished {
-                report: report.clone(),
-                total: releases.len(),
-            });
+            if listening {
+                emit(Event::Finished {
+                    report: report.clone(),
+                    total: releases.len(),
+                });
+            }
             report
         }
         // Boxed as Send: the controller runs this on a spawned task, and

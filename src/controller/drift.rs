@@ -48,12 +48,18 @@ use super::metrics::{Health, Metrics};
 use super::platform::Platform;
 use super::queue::Key;
 use crate::apply::{self, Known, Ledger, Lookup, ObjectKey, Record};
+use crate::slim::SlimObject;
 
 /// Corrections running at the same time.
 const CHECK_CONCURRENCY: usize = 4;
 
 /// How long one correction (a dry run and an apply) may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Objects per list request when a watch (re)lists its kind. A list page
+/// is held parsed, whole, until the cache took it in; the watches of every
+/// kind list at once.
+const LIST_PAGE: u32 = 100;
 
 /// A watched kind: `(apiVersion, kind)` as the API server serves it.
 type Kind = (String, String);
@@ -69,24 +75,29 @@ enum Seen {
     Committed(Key),
 }
 
-/// What distro last applied of one object.
-#[derive(Debug, Clone)]
-struct Managed {
-    platform: Key,
-    /// The release (namespace, name), where Events go.
-    release: (String, String),
-    kind: Kind,
-    display: String,
+/// What the records of one kind share: one allocation per kind, not one
+/// per object.
+#[derive(Debug)]
+struct KindInfo {
+    id: Kind,
     resource: ApiResource,
     namespaced: bool,
-    name: String,
-    namespace: Option<String>,
-    /// The object as rendered, as compact JSON: held between reconciles
-    /// for every object, so text rather than a parsed tree (a few times
-    /// smaller); a correction parses it.
+}
+
+/// What distro last applied of one object. Held for every object between
+/// reconciles, so what objects share (their Platform, release and kind) is
+/// shared, and what the record's key says (the name) is not repeated.
+#[derive(Debug, Clone)]
+struct Managed {
+    platform: Arc<Key>,
+    /// The release (namespace, name), where Events go.
+    release: Arc<(String, String)>,
+    kind: Arc<KindInfo>,
+    /// The object as rendered, as compact JSON: text rather than a parsed
+    /// tree (a few times smaller); a correction parses it.
     desired: Arc<str>,
     /// The rendered digest applied.
-    digest: String,
+    digest: Box<str>,
     /// The resourceVersion last seen to hold what distro applied.
     resource_version: Option<String>,
     /// [`fields::content`] of that version.
@@ -95,9 +106,9 @@ struct Managed {
 
 impl Managed {
     /// Its entry in its kind's cache.
-    fn cached(&self, cache: &cache::Cache) -> Option<cache::Cached> {
-        let namespace = self.namespace.as_deref().filter(|_| self.namespaced);
-        cache.get(namespace, &self.name)
+    fn cached(&self, key: &ObjectKey, cache: &cache::Cache) -> Option<cache::Cached> {
+        let namespace = key.namespace.as_deref().filter(|_| self.kind.namespaced);
+        cache.get(namespace, &key.name)
     }
 
     /// Whether `live` still holds what distro applied; refreshes the
@@ -216,7 +227,7 @@ impl Drift {
     pub fn forget(&self, key: &Key) {
         let mut state = self.inner.lock();
         state.tenants.remove(key);
-        state.objects.retain(|_, m| m.platform != *key);
+        state.objects.retain(|_, m| *m.platform != *key);
         self.inner.sync_watches(&mut state);
     }
 
@@ -235,7 +246,7 @@ impl Drift {
         let guard = lock.write_owned().await;
         Arc::new(RunLedger {
             inner: Arc::clone(&self.inner),
-            platform: key,
+            platform: Arc::new(key),
             entries: Mutex::default(),
             guard: Mutex::new(Some(guard)),
         })
@@ -246,11 +257,14 @@ impl Drift {
     /// watches follow, and whatever changed during the reconcile is looked
     /// at now.
     pub fn commit(&self, ledger: &RunLedger) {
-        let entries = std::mem::take(&mut *lock(&ledger.entries));
+        let entries = std::mem::take(&mut lock(&ledger.entries).records);
         {
             let mut state = self.inner.lock();
-            let key = &ledger.platform;
-            state.objects.retain(|_, m| m.platform != *key);
+            let key = &*ledger.platform;
+            state.objects.retain(|_, m| *m.platform != *key);
+            // Grown once to its size, not doubled step by step (each step
+            // holds the old table and the new one at once).
+            state.objects.reserve(entries.len());
             state.objects.extend(entries);
             if let Some(t) = state.tenants.get_mut(key) {
                 t.committed = true;
@@ -261,7 +275,7 @@ impl Drift {
         let _ = self
             .inner
             .seen
-            .send(Seen::Committed(ledger.platform.clone()));
+            .send(Seen::Committed((*ledger.platform).clone()));
     }
 }
 
@@ -302,8 +316,8 @@ impl Inner {
         let mut needed: HashMap<Kind, ApiResource> = HashMap::new();
         for m in state.objects.values() {
             needed
-                .entry(m.kind.clone())
-                .or_insert_with(|| m.resource.clone());
+                .entry(m.kind.id.clone())
+                .or_insert_with(|| m.kind.resource.clone());
         }
         state.watches.retain(|kind, w| {
             let keep = needed.contains_key(kind);
@@ -346,20 +360,20 @@ impl Inner {
         let Some(m) = objects.get_mut(key) else {
             return Lookup::Unknown;
         };
-        if m.platform != *platform || m.digest != digest {
+        if *m.platform != *platform || *m.digest != *digest {
             return Lookup::Unknown;
         }
-        let Some(w) = watches.get(&m.kind) else {
+        let Some(w) = watches.get(&m.kind.id) else {
             return Lookup::Unknown;
         };
         if !w.synced.load(Ordering::Relaxed) {
             return Lookup::Unknown;
         }
-        match m.cached(&w.cache) {
+        match m.cached(key, &w.cache) {
             Some(live) if m.holds(&live) => Lookup::Unchanged(Box::new(Known {
                 live: (*live.live).clone(),
-                resource: m.resource.clone(),
-                namespaced: m.namespaced,
+                resource: m.kind.resource.clone(),
+                namespaced: m.kind.namespaced,
             })),
             _ => Lookup::Drifted,
         }
@@ -375,13 +389,13 @@ impl Inner {
         let Some(m) = objects.get_mut(key) else {
             return false;
         };
-        let Some(w) = watches.get(&m.kind) else {
+        let Some(w) = watches.get(&m.kind.id) else {
             return false;
         };
         if !w.synced.load(Ordering::Relaxed) {
             return false;
         }
-        match m.cached(&w.cache) {
+        match m.cached(key, &w.cache) {
             Some(live) => !apply::reconcile_disabled(&live.live) && !m.holds(&live),
             None => true,
         }
@@ -423,8 +437,10 @@ fn spawn_watch(
     let filled = cache.clone();
     let synced = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&synced);
-    let api: Api<DynamicObject> = Api::all_with(client, &resource);
-    let config = watcher::Config::default().labels(crate::render::RELEASE_LABEL);
+    let api: Api<SlimObject> = Api::all_with(client, &resource);
+    let config = watcher::Config::default()
+        .labels(crate::render::RELEASE_LABEL)
+        .page_size(LIST_PAGE);
     let task = tokio::spawn(async move {
         let stream = watcher(api, config).default_backoff();
         let mut stream = std::pin::pin!(stream);
@@ -433,17 +449,17 @@ fn spawn_watch(
         while let Some(event) = stream.next().await {
             let Some(inner) = inner.upgrade() else { return };
             match event {
-                Ok(watcher::Event::Apply(o)) => {
+                Ok(watcher::Event::Apply(SlimObject(o))) => {
                     let key = object_key(&resource, &o);
                     filled.apply(o);
                     let _ = inner.seen.send(Seen::Object(key));
                 }
-                Ok(watcher::Event::Delete(o)) => {
+                Ok(watcher::Event::Delete(SlimObject(o))) => {
                     filled.delete(&o);
                     let _ = inner.seen.send(Seen::Object(object_key(&resource, &o)));
                 }
                 Ok(watcher::Event::Init) => listed = Some(HashMap::new()),
-                Ok(watcher::Event::InitApply(o)) => {
+                Ok(watcher::Event::InitApply(SlimObject(o))) => {
                     let (name, cached) = cache::Cached::new(o);
                     listed.get_or_insert_default().insert(name, cached);
                 }
@@ -479,9 +495,17 @@ fn object_key(resource: &ApiResource, o: &DynamicObject) -> ObjectKey {
 /// its Platform out while it runs.
 pub struct RunLedger {
     inner: Arc<Inner>,
-    platform: Key,
-    entries: Mutex<Vec<(ObjectKey, Managed)>>,
+    platform: Arc<Key>,
+    entries: Mutex<Entries>,
     guard: Mutex<Option<OwnedRwLockWriteGuard<()>>>,
+}
+
+/// The records of one reconcile, and what they share.
+#[derive(Default)]
+struct Entries {
+    records: Vec<(ObjectKey, Managed)>,
+    releases: HashMap<(String, String), Arc<(String, String)>>,
+    kinds: HashMap<Kind, Arc<KindInfo>>,
 }
 
 impl RunLedger {
@@ -510,27 +534,40 @@ impl Ledger for RunLedger {
     /// Keeps what drift needs of the object, no copy of it: its rendered
     /// form as text, and a digest of its live content.
     fn record(&self, record: Record<'_>) {
+        let content = self.content_of(record.key, record.live);
+        let desired: Arc<str> = serde_json::to_string(record.desired)
+            .unwrap_or_default()
+            .into();
+        let mut entries = lock(&self.entries);
         let (release_namespace, release_name) = record.release;
+        let release = (release_namespace.to_string(), release_name.to_string());
+        let release = Arc::clone(
+            entries
+                .releases
+                .entry(release.clone())
+                .or_insert_with(|| Arc::new(release)),
+        );
+        let id = (
+            record.resource.api_version.clone(),
+            record.resource.kind.clone(),
+        );
+        let kind = Arc::clone(entries.kinds.entry(id.clone()).or_insert_with(|| {
+            Arc::new(KindInfo {
+                id,
+                resource: record.resource.clone(),
+                namespaced: record.namespaced,
+            })
+        }));
         let managed = Managed {
-            platform: self.platform.clone(),
-            release: (release_namespace.to_string(), release_name.to_string()),
-            kind: (
-                record.resource.api_version.clone(),
-                record.resource.kind.clone(),
-            ),
-            display: record.display.to_string(),
-            resource: record.resource.clone(),
-            namespaced: record.namespaced,
-            name: record.key.name.clone(),
-            namespace: record.key.namespace.clone(),
-            desired: serde_json::to_string(record.desired)
-                .unwrap_or_default()
-                .into(),
-            digest: record.digest.to_string(),
+            platform: Arc::clone(&self.platform),
+            release,
+            kind,
+            desired,
+            digest: record.digest.into(),
             resource_version: record.live.metadata.resource_version.clone(),
-            content: self.content_of(record.key, record.live),
+            content,
         };
-        lock(&self.entries).push((record.key.clone(), managed));
+        entries.records.push((record.key.clone(), managed));
     }
 }
 
@@ -593,8 +630,8 @@ impl Checker {
                     let Some(seen) = seen else { break };
                     let keys = match seen {
                         Seen::Object(key) => vec![key],
-                        Seen::Synced(kind) => self.inner.keys(|m| m.kind == kind),
-                        Seen::Committed(platform) => self.inner.keys(|m| m.platform == platform),
+                        Seen::Synced(kind) => self.inner.keys(|m| m.kind.id == kind),
+                        Seen::Committed(platform) => self.inner.keys(|m| *m.platform == platform),
                     };
                     for key in keys {
                         if self.inner.suspect(&key) {

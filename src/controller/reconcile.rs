@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::runtime::events::{Event, EventType, Recorder};
 
@@ -14,6 +15,9 @@ use super::source::Failure;
 use super::webhook::{self, HookType, Receiver, Registry};
 use crate::apply::{self, Options, Report, SnapshotError, apply_snapshot};
 use crate::status::{ConditionStatus, Owner};
+
+/// Events published at the same time after a reconcile.
+const EVENT_CONCURRENCY: usize = 16;
 
 /// Largest message written into a condition or an Event.
 const MESSAGE_LIMIT: usize = 4096;
@@ -383,8 +387,13 @@ pub(crate) async fn register_webhook(shared: &Shared, platform: &Platform) -> Op
 }
 
 /// Events a person wants to see, on the Platform: releases installed,
-/// upgraded, failed and removed.
+/// upgraded, failed and removed; each release's also on its Release.
+/// Published a few at a time: a cold install of a thousand releases is two
+/// thousand Events, which one after the other would hold the Platform's
+/// status back for seconds.
 async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
+    let on_platform = platform_reference(platform);
+    let mut events: Vec<(ObjectReference, EventType, &str, String)> = Vec::new();
     for r in &report.releases {
         let (kind, reason) = match r.summary.reason {
             crate::status::Reason::InstallSucceeded if r.changes.wrote() => {
@@ -404,7 +413,6 @@ async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
             r.summary.message,
             r.changes.summary()
         );
-        event(shared, platform, kind, reason, &note).await;
         // The same on the Release, where `kubectl describe release` shows it.
         let release = ObjectReference {
             api_version: Some(crate::status::API_VERSION.into()),
@@ -413,7 +421,8 @@ async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
             namespace: Some(r.namespace.clone()),
             ..Default::default()
         };
-        publish(shared, &release, kind, reason, &note).await;
+        events.push((on_platform.clone(), kind, reason, note.clone()));
+        events.push((release, kind, reason, note));
     }
     for r in &report.removed {
         let note = format!(
@@ -422,20 +431,31 @@ async fn report_events(shared: &Shared, platform: &Platform, report: &Report) {
             r.name,
             r.changes.summary()
         );
-        event(shared, platform, EventType::Normal, "Pruned", &note).await;
+        events.push((on_platform.clone(), EventType::Normal, "Pruned", note));
     }
+    futures::stream::iter(events)
+        .for_each_concurrent(
+            EVENT_CONCURRENCY,
+            |(reference, kind, reason, note)| async move {
+                publish(shared, &reference, kind, reason, &note).await;
+            },
+        )
+        .await;
 }
 
-async fn event(shared: &Shared, platform: &Platform, kind: EventType, reason: &str, note: &str) {
-    let reference = ObjectReference {
+fn platform_reference(platform: &Platform) -> ObjectReference {
+    ObjectReference {
         api_version: Some(platform::API_VERSION.into()),
         kind: Some(platform::KIND.into()),
         name: Some(platform.name.clone()),
         namespace: Some(platform.namespace.clone()),
         uid: platform.uid.clone(),
         ..Default::default()
-    };
-    publish(shared, &reference, kind, reason, note).await;
+    }
+}
+
+async fn event(shared: &Shared, platform: &Platform, kind: EventType, reason: &str, note: &str) {
+    publish(shared, &platform_reference(platform), kind, reason, note).await;
 }
 
 async fn publish(

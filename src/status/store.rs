@@ -16,6 +16,7 @@ use super::conditions::{Condition, Summary, conditions_for};
 use super::{API_VERSION, CRD_YAML, GROUP, KIND, PLURAL, VERSION};
 use crate::apply::{FIELD_MANAGER, ObjectKey};
 use crate::render::{MANAGED_BY, MANAGED_BY_LABEL};
+use crate::slim::SlimObject;
 
 /// Errors talking to the API server about `Release` objects.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +62,15 @@ pub struct InventoryEntry {
 }
 
 impl InventoryEntry {
+    /// Whether both name the same object ([`InventoryEntry::key`] equal),
+    /// without building the keys.
+    pub fn same_object(&self, other: &InventoryEntry) -> bool {
+        self.name == other.name
+            && self.kind == other.kind
+            && self.group == other.group
+            && self.namespace == other.namespace
+    }
+
     /// Identity of the object regardless of API version: the same object
     /// served as `v1beta1` and `v1` is one object.
     pub fn key(&self) -> ObjectKey {
@@ -203,6 +213,11 @@ pub const PLATFORM_LABEL: &str = "distro.dev/platform";
 /// Label naming the namespace of the Platform object a `Release` belongs
 /// to; absent on releases of `distro apply`.
 pub const PLATFORM_NAMESPACE_LABEL: &str = "distro.dev/platform-namespace";
+
+/// Releases read per list request: a platform of thousands of releases
+/// read in one response would be most of the controller's memory for a
+/// moment, even read without managers' field sets ([`SlimObject`]).
+const LIST_PAGE: u32 = 500;
 
 /// Access to the `Release` objects of one platform.
 #[derive(Clone)]
@@ -362,18 +377,23 @@ impl Store {
     }
 
     async fn list_selected(&self, selector: &str) -> Result<Vec<ReleaseRecord>, Error> {
-        let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &self.resource);
-        let lp = ListParams::default().labels(selector);
-        let list = match api.list(&lp).await {
-            Ok(l) => l,
-            Err(e) if is_missing_resource(&e) => return Ok(Vec::new()),
-            Err(e) => return Err(Error::List(e)),
-        };
-        let mut out: Vec<ReleaseRecord> = list
-            .items
-            .iter()
-            .map(ReleaseRecord::from_object)
-            .collect::<Result<_, _>>()?;
+        let api: Api<SlimObject> = Api::all_with(self.client.clone(), &self.resource);
+        let mut lp = ListParams::default().labels(selector).limit(LIST_PAGE);
+        let mut out: Vec<ReleaseRecord> = Vec::new();
+        loop {
+            let page = match api.list(&lp).await {
+                Ok(l) => l,
+                Err(e) if is_missing_resource(&e) => return Ok(Vec::new()),
+                Err(e) => return Err(Error::List(e)),
+            };
+            for SlimObject(item) in &page.items {
+                out.push(ReleaseRecord::from_object(item)?);
+            }
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(token) => lp = lp.continue_token(&token),
+                None => break,
+            }
+        }
         out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Ok(out)
     }

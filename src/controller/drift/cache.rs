@@ -6,19 +6,22 @@
 //! and, for a reconcile that skips it, what its health is (its metadata and
 //! status, and the spec a status is judged against). So each entry keeps
 //! the content digest, computed from the whole object as it arrived, and
-//! the object without what neither needs: managers' field sets always, and
+//! the object without what neither needs: managers' field sets (never even
+//! parsed, see [`crate::slim`]), labels and most of the metadata, and
 //! the whole body of an object without a status (ConfigMaps, Secrets,
 //! ServiceAccounts, RBAC: most of a platform's objects). At ten thousand
 //! objects, that is most of the controller's memory. A correction reads the
 //! whole object from the API server.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::fields;
+use crate::apply::RECONCILE_ANNOTATION;
 
 /// (namespace, name) within one kind.
 pub type Name = (Option<String>, String);
@@ -51,9 +54,27 @@ fn name_of(object: &DynamicObject) -> Name {
     )
 }
 
-/// Drops what drift needs of no cached object.
+/// Drops what drift needs of no cached object. Kept: what says whether
+/// the object holds what distro applied (its resourceVersion), whether it
+/// is to be left alone (the reconcile annotation), and what its health is
+/// judged on (generation, deletion, and the body when it has a status).
 fn slim(object: &mut DynamicObject) {
-    object.metadata.managed_fields = None;
+    let meta = std::mem::take(&mut object.metadata);
+    let annotations = meta
+        .annotations
+        .and_then(|mut a| a.remove_entry(RECONCILE_ANNOTATION))
+        .map(|(k, v)| BTreeMap::from([(k, v)]));
+    object.metadata = ObjectMeta {
+        name: meta.name,
+        namespace: meta.namespace,
+        resource_version: meta.resource_version,
+        generation: meta.generation,
+        deletion_timestamp: meta.deletion_timestamp,
+        annotations,
+        ..ObjectMeta::default()
+    };
+    // Readiness takes the type from the rendered object.
+    object.types = None;
     let has_status = object
         .data
         .get("status")
@@ -114,6 +135,11 @@ mod tests {
         let mut o = DynamicObject::new("x", &resource).within("ns");
         o.data = data;
         o.metadata.resource_version = Some("7".into());
+        o.metadata.labels = Some(BTreeMap::from([("app".into(), "web".into())]));
+        o.metadata.annotations = Some(BTreeMap::from([
+            (RECONCILE_ANNOTATION.into(), "disabled".into()),
+            ("note".into(), "long text".into()),
+        ]));
         o.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
             manager: Some("distro".into()),
             ..Default::default()
@@ -131,6 +157,13 @@ mod tests {
         assert_eq!(cached.live.data, json!({}));
         assert_eq!(cached.live.metadata.resource_version.as_deref(), Some("7"));
         assert!(cached.live.metadata.managed_fields.is_none());
+        assert!(cached.live.metadata.labels.is_none());
+        // What says "leave it alone" stays; other annotations go.
+        assert!(crate::apply::reconcile_disabled(&cached.live));
+        assert_eq!(
+            cached.live.metadata.annotations.as_ref().map(BTreeMap::len),
+            Some(1)
+        );
         // Another body is another digest, though both cached objects look alike.
         let other = Cached::new(object("ConfigMap", json!({"data": {"color": "red"}}))).1;
         assert_ne!(other.content, cached.content);

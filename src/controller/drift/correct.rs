@@ -36,11 +36,11 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
         let Some(m) = state.objects.get(key) else {
             return false;
         };
-        let Some(tenant) = state.tenants.get(&m.platform) else {
+        let Some(tenant) = state.tenants.get(&*m.platform) else {
             return false;
         };
         if tenant.suspended {
-            tracing::info!(object = %m.display, "drift: left alone, the platform is suspended");
+            tracing::info!(object = %key, "drift: left alone, the platform is suspended");
             return false;
         }
         (
@@ -67,15 +67,15 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     // dry run, then apply (client required)
     let api = apply::api_from(
         &clients.objects,
-        &managed.resource,
-        managed.namespaced,
-        managed.namespace.as_deref(),
+        &managed.kind.resource,
+        managed.kind.namespaced,
+        key.namespace.as_deref(),
     );
     // The cache keeps too little of an object to compare it: read it.
-    let live = match api.get_opt(&managed.name).await {
+    let live = match api.get_opt(&key.name).await {
         Ok(found) => found,
         Err(e) => {
-            tracing::warn!(object = %managed.display, "drift: cannot read: {e}");
+            tracing::warn!(object = %key, "drift: cannot read: {e}");
             return false;
         }
     };
@@ -86,7 +86,7 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
         Ok(v) => v,
         Err(e) => {
             // Written by `Drift::commit` from a parsed object: cannot fail.
-            tracing::warn!(object = %managed.display, "drift: recorded object unreadable: {e}");
+            tracing::warn!(object = %key, "drift: recorded object unreadable: {e}");
             return false;
         }
     };
@@ -94,13 +94,10 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     let corrected = match &live {
         Some(live) if apply::reconcile_disabled(live) => return false,
         Some(live) => {
-            let dry = match api
-                .patch(&managed.name, &params.clone().dry_run(), &body)
-                .await
-            {
+            let dry = match api.patch(&key.name, &params.clone().dry_run(), &body).await {
                 Ok(dry) => dry,
                 Err(e) => {
-                    failed(inner, &managed, platform_uid, &e.to_string()).await;
+                    failed(inner, key, &managed, platform_uid, &e.to_string()).await;
                     return false;
                 }
             };
@@ -117,10 +114,10 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
         }
         None => Corrected::Recreated,
     };
-    let applied = match api.patch(&managed.name, &params, &body).await {
+    let applied = match api.patch(&key.name, &params, &body).await {
         Ok(applied) => applied,
         Err(e) => {
-            failed(inner, &managed, platform_uid, &e.to_string()).await;
+            failed(inner, key, &managed, platform_uid, &e.to_string()).await;
             return false;
         }
     };
@@ -128,24 +125,25 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     inner.metrics.inc_drift_corrections(1);
 
     let note = match &corrected {
-        Corrected::Recreated => format!("{}: recreated (it was deleted)", managed.display),
+        Corrected::Recreated => format!("{}: recreated (it was deleted)", key),
         Corrected::Restored { fields, managers } => {
             let by = match managers.first() {
                 Some(m) => format!(" (changed by {m})"),
                 None => String::new(),
             };
-            format!("{}: set back {}{by}", managed.display, fields.join(", "))
+            format!("{}: set back {}{by}", key, fields.join(", "))
         }
     };
     tracing::info!(
         platform = %managed.platform.1,
         namespace = %managed.platform.0,
         release = %managed.release.1,
-        object = %managed.display,
+        object = %key,
         "drift corrected: {note}"
     );
     publish(
         inner,
+        key,
         &managed,
         platform_uid,
         EventType::Warning,
@@ -173,14 +171,14 @@ pub(super) async fn backing_off(
         let Some(m) = state.objects.get(key) else {
             return;
         };
-        let uid = state.tenants.get(&m.platform).and_then(|t| t.uid.clone());
+        let uid = state.tenants.get(&*m.platform).and_then(|t| t.uid.clone());
         (m.clone(), uid)
     };
     let note = format!(
         "{}: changed again after each of {streak} corrections in a row; the next correction waits {}s. \
          If another controller owns these fields, leave them out of the template or annotate the object \
          {}: disabled",
-        managed.display,
+        key,
         wait.as_secs(),
         apply::RECONCILE_ANNOTATION,
     );
@@ -188,13 +186,14 @@ pub(super) async fn backing_off(
         platform = %managed.platform.1,
         namespace = %managed.platform.0,
         release = %managed.release.1,
-        object = %managed.display,
+        object = %key,
         streak,
         wait_s = wait.as_secs(),
         "drift: backing off"
     );
     publish(
         inner,
+        key,
         &managed,
         platform_uid,
         EventType::Warning,
@@ -214,11 +213,18 @@ fn refresh(inner: &Inner, key: &ObjectKey, live: &DynamicObject) {
     }
 }
 
-async fn failed(inner: &Inner, managed: &Managed, platform_uid: Option<String>, error: &str) {
-    tracing::warn!(object = %managed.display, "drift: correction failed: {error}");
-    let note = format!("{}: drift correction failed: {error}", managed.display);
+async fn failed(
+    inner: &Inner,
+    key: &ObjectKey,
+    managed: &Managed,
+    platform_uid: Option<String>,
+    error: &str,
+) {
+    tracing::warn!(object = %key, "drift: correction failed: {error}");
+    let note = format!("{}: drift correction failed: {error}", key);
     publish(
         inner,
+        key,
         managed,
         platform_uid,
         EventType::Warning,
@@ -233,6 +239,7 @@ async fn failed(inner: &Inner, managed: &Managed, platform_uid: Option<String>, 
 /// it) and on the Platform.
 async fn publish(
     inner: &Inner,
+    key: &ObjectKey,
     managed: &Managed,
     platform_uid: Option<String>,
     kind: EventType,
@@ -259,10 +266,10 @@ async fn publish(
     // one Release are otherwise folded into one series, showing the note
     // of the first object only.
     let object = ObjectReference {
-        api_version: Some(managed.resource.api_version.clone()),
-        kind: Some(managed.resource.kind.clone()),
-        name: Some(managed.name.clone()),
-        namespace: managed.namespace.clone(),
+        api_version: Some(managed.kind.resource.api_version.clone()),
+        kind: Some(managed.kind.resource.kind.clone()),
+        name: Some(key.name.clone()),
+        namespace: key.namespace.clone(),
         ..Default::default()
     };
     let event = Event {
