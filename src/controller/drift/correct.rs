@@ -143,8 +143,7 @@ pub(super) async fn correct(inner: &Arc<Inner>, key: &ObjectKey) -> bool {
     );
     publish(
         inner,
-        key,
-        &managed,
+        (key, &managed),
         platform_uid,
         EventType::Warning,
         "DriftCorrected",
@@ -193,8 +192,7 @@ pub(super) async fn backing_off(
     );
     publish(
         inner,
-        key,
-        &managed,
+        (key, &managed),
         platform_uid,
         EventType::Warning,
         "DriftBackoff",
@@ -224,8 +222,7 @@ async fn failed(
     let note = format!("{}: drift correction failed: {error}", key);
     publish(
         inner,
-        key,
-        managed,
+        (key, managed),
         platform_uid,
         EventType::Warning,
         "DriftCorrectionFailed",
@@ -239,8 +236,7 @@ async fn failed(
 /// it) and on the Platform.
 async fn publish(
     inner: &Inner,
-    key: &ObjectKey,
-    managed: &Managed,
+    (key, managed): (&ObjectKey, &Managed),
     platform_uid: Option<String>,
     kind: EventType,
     reason: &str,
