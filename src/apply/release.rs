@@ -408,7 +408,6 @@ async fn apply_one(
         ledger.record(skip::Record {
             release: (&release.namespace, &release.name),
             key: &key,
-            display: &d.display,
             desired: &d.value,
             digest: &d.digest,
             live: &live,

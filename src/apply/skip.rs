@@ -72,8 +72,6 @@ pub struct Record<'a> {
     /// The release (namespace, name) the object belongs to.
     pub release: (&'a str, &'a str),
     pub key: &'a ObjectKey,
-    /// `Kind.group/ns/name`, for messages.
-    pub display: &'a str,
     /// The object as rendered, for re-applying it.
     pub desired: &'a Value,
     /// [`object_digest`] of the rendered object.

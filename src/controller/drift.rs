@@ -539,21 +539,21 @@ impl Ledger for RunLedger {
             .unwrap_or_default()
             .into();
         let mut entries = lock(&self.entries);
+        // One shared value per release and per kind, made the first time.
         let (release_namespace, release_name) = record.release;
-        let release = (release_namespace.to_string(), release_name.to_string());
         let release = Arc::clone(
             entries
                 .releases
-                .entry(release.clone())
-                .or_insert_with(|| Arc::new(release)),
+                .entry((release_namespace.to_string(), release_name.to_string()))
+                .or_insert_with_key(|k| Arc::new(k.clone())),
         );
         let id = (
             record.resource.api_version.clone(),
             record.resource.kind.clone(),
         );
-        let kind = Arc::clone(entries.kinds.entry(id.clone()).or_insert_with(|| {
+        let kind = Arc::clone(entries.kinds.entry(id).or_insert_with_key(|id| {
             Arc::new(KindInfo {
-                id,
+                id: id.clone(),
                 resource: record.resource.clone(),
                 namespaced: record.namespaced,
             })
