@@ -88,6 +88,17 @@ wait_for() {
 	done
 }
 
+# watch_for WHAT JSONPATH VALUE: waits, through a watch (kubectl wait), until
+# the Platform's JSONPATH reads VALUE, at most $WAIT s. A watch sees the
+# status the moment it is written, as `kubectl rollout status` does for the
+# baseline, so neither side's time carries a polling interval.
+watch_for() {
+	"$KUBECTL" -n distro-system wait platform/scale --for="jsonpath=$2=$3" --timeout="${WAIT}s" >/dev/null 2>&1 || {
+		[[ -f $WORK/controller.log ]] && tail -n 30 "$WORK/controller.log" >&2
+		die "timed out waiting for $1"
+	}
+}
+
 if [[ -n ${DISTRO_BIN:-} ]]; then
 	DISTRO=$DISTRO_BIN
 else
@@ -132,12 +143,9 @@ crd_established() {
 	[[ $("$KUBECTL" get crd platforms.distro.dev -o jsonpath='{.status.conditions[?(@.type=="Established")].status}') == True ]]
 }
 wait_for "the Platform CRD" crd_established
-# ready_at SHA: the Platform is Ready with lastAppliedRevision at SHA.
-ready_at() {
-	local out
-	out=$("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.lastAppliedRevision} {.status.conditions[?(@.type=="Ready")].status}')
-	[[ $out == "main@sha1:$1 True" ]]
-}
+# ready_at WHAT SHA: waits until the Platform's lastAppliedRevision is SHA,
+# which the controller writes only once every release is Ready at it.
+ready_at() { watch_for "$1" '{.status.lastAppliedRevision}' "main@sha1:$2"; }
 "$KUBECTL" create namespace distro-system >/dev/null
 
 log "cold install ($RELEASES releases, $OBJECTS objects)"
@@ -153,29 +161,29 @@ spec:
   interval: 60m
   timeout: 10m
 EOF
-wait_for "the cold install" ready_at "$FIRST"
+ready_at "the cold install" "$FIRST"
 D_COLD=$(secs "$t0" "$(now_ns)")
 D_COLD_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
 
-# reconcile_now: what `distro reconcile platform` does (the requestedAt
+# request_reconcile: what `distro reconcile platform` does (the requestedAt
 # annotation), through kubectl so that only the controller's requests carry
-# distro's user agent; then waits until the controller handled it, Ready.
-reconcile_now() {
-	local stamp
-	stamp=$(date +%s%N)
-	"$KUBECTL" -n distro-system annotate --overwrite platform scale "reconcile.distro.dev/requestedAt=$stamp" >/dev/null
-	handled() {
-		[[ $("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.lastHandledReconcileAt} {.status.conditions[?(@.type=="Ready")].status}') == "$stamp True" ]]
-	}
-	wait_for "the requested reconcile" handled
+# distro's user agent. Sets STAMP.
+request_reconcile() {
+	STAMP=$(date +%s%N)
+	"$KUBECTL" -n distro-system annotate --overwrite platform scale "reconcile.distro.dev/requestedAt=$STAMP" >/dev/null
+}
+ready_now() {
+	[[ $("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 
 log "no-op reconcile"
 sleep 2
 mark=$(lines "$AUDIT_LOG")
 t0=$(now_ns)
-reconcile_now
+request_reconcile
+watch_for "the requested reconcile" '{.status.lastHandledReconcileAt}' "$STAMP"
 D_NOOP=$(secs "$t0" "$(now_ns)")
+ready_now || die "the Platform is not Ready after the no-op reconcile"
 D_NOOP_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
 
 log "one changed release ($CHANGED)"
@@ -185,8 +193,8 @@ cp "$WORK/changed/distro.lock" "$WORK/work/distro.lock" 2>/dev/null || true
 SECOND=$(git -C "$WORK/work" rev-parse HEAD)
 mark=$(lines "$AUDIT_LOG")
 t0=$(now_ns)
-reconcile_now
-wait_for "the change" ready_at "$SECOND"
+request_reconcile
+ready_at "the change" "$SECOND"
 D_CHANGE=$(secs "$t0" "$(now_ns)")
 D_CHANGE_REQ=$(requests "$mark" "$(lines "$AUDIT_LOG")" distro/)
 

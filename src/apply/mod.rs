@@ -135,9 +135,16 @@ impl Context {
     /// A context for the releases of `owner`.
     pub fn new(clients: impl Into<Clients>, owner: Owner, options: Options) -> Self {
         let clients = clients.into();
+        let store = Store::new(clients.records.clone(), owner);
+        Context::with_store(clients, store, options)
+    }
+
+    /// A context around a store made earlier (one that may have listed the
+    /// releases already, see [`Store::prefetch`]).
+    pub fn with_store(clients: Clients, store: Store, options: Options) -> Self {
         Context {
             resolver: Resolver::new(clients.objects.clone()),
-            store: Store::new(clients.records.clone(), owner),
+            store,
             client: clients.objects,
             records: clients.records,
             options,

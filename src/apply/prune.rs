@@ -5,7 +5,7 @@
 //! all go through it, so `distro diff` never announces a deletion that
 //! `distro apply` would not make.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::SystemTime;
 
 use kube::api::DynamicObject;
@@ -48,7 +48,7 @@ pub enum Verdict {
 pub fn verdict(
     entry: &InventoryEntry,
     live: Option<&DynamicObject>,
-    platform: &BTreeSet<&ObjectKey>,
+    platform: &PlatformObjects<'_>,
 ) -> Verdict {
     if entry.group == "apiextensions.k8s.io" && entry.kind == "CustomResourceDefinition" {
         return Verdict::Keep(Keep::Crd);
@@ -80,7 +80,7 @@ pub fn verdict(
 pub async fn decide(
     ctx: &Context,
     entry: &InventoryEntry,
-    platform: &BTreeSet<&ObjectKey>,
+    platform: &PlatformObjects<'_>,
 ) -> Result<(Verdict, Option<kube::Api<DynamicObject>>), Error> {
     // Decisions that need no live object cost no request.
     match verdict(entry, None, platform) {
@@ -100,7 +100,7 @@ pub async fn decide(
 pub async fn prune_entry(
     ctx: &Context,
     entry: &InventoryEntry,
-    platform: &BTreeSet<&ObjectKey>,
+    platform: &PlatformObjects<'_>,
 ) -> Result<Action, Error> {
     match decide(ctx, entry, platform).await? {
         (Verdict::Delete, Some(api)) => {
@@ -112,8 +112,14 @@ pub async fn prune_entry(
     }
 }
 
+/// Identity of every object the platform renders, across all releases: an
+/// object that moved to another release is not pruned by the one it left.
+/// A hash set: it is built once per run from every object and only asked
+/// whether it holds one.
+pub type PlatformObjects<'a> = HashSet<&'a ObjectKey>;
+
 /// Every object the platform renders now.
-pub fn platform_objects(current: &[RenderedRelease]) -> BTreeSet<&ObjectKey> {
+pub fn platform_objects(current: &[RenderedRelease]) -> PlatformObjects<'_> {
     current
         .iter()
         .flat_map(|r| &r.objects)
@@ -166,11 +172,11 @@ pub async fn removed_records(
 pub async fn removed_releases(
     ctx: &Context,
     current: &[RenderedRelease],
+    platform: &PlatformObjects<'_>,
 ) -> Result<Vec<ReleaseReport>, Error> {
-    let platform = platform_objects(current);
     let mut reports = Vec::new();
     for record in removed_records(ctx, current).await? {
-        reports.push(remove_one(ctx, &record, &platform).await);
+        reports.push(remove_one(ctx, &record, platform).await);
     }
     Ok(reports)
 }
@@ -178,7 +184,7 @@ pub async fn removed_releases(
 async fn remove_one(
     ctx: &Context,
     record: &ReleaseRecord,
-    platform: &BTreeSet<&ObjectKey>,
+    platform: &PlatformObjects<'_>,
 ) -> ReleaseReport {
     let started = SystemTime::now();
     let mut changes = ChangeSet::default();
@@ -248,7 +254,7 @@ mod tests {
 
     #[test]
     fn crds_annotated_and_moved_objects_are_kept() {
-        let none = BTreeSet::new();
+        let none = PlatformObjects::new();
         let crd = entry("apiextensions.k8s.io", "CustomResourceDefinition", "a.b");
         assert_eq!(
             verdict(&crd, Some(&live(&[])), &none),
@@ -270,7 +276,7 @@ mod tests {
         assert_eq!(verdict(&cm, Some(&live(&[])), &none), Verdict::Delete);
         assert_eq!(verdict(&cm, None, &none), Verdict::Keep(Keep::Gone));
         let key = cm.key();
-        let moved: BTreeSet<&ObjectKey> = [&key].into_iter().collect();
+        let moved: PlatformObjects = [&key].into_iter().collect();
         assert_eq!(
             verdict(&cm, Some(&live(&[])), &moved),
             Verdict::Keep(Keep::Moved)

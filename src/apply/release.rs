@@ -3,6 +3,7 @@
 //! wait for readiness, then status.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures::{FutureExt, StreamExt};
@@ -26,9 +27,6 @@ use crate::status::{
 /// 400 by default) are far above this.
 const OBJECT_CONCURRENCY: usize = 16;
 
-/// Identity of every object the platform renders, across all releases.
-pub type PlatformObjects<'a> = BTreeSet<&'a ObjectKey>;
-
 /// Applies one release and records the outcome in its `Release` object.
 /// `platform_objects` keeps an object that moved to another release from
 /// being pruned by the release it left.
@@ -36,7 +34,7 @@ pub async fn apply(
     ctx: &Context,
     release: &RenderedRelease,
     depends_on: Vec<DependencyRef>,
-    platform_objects: &PlatformObjects<'_>,
+    platform_objects: &prune::PlatformObjects<'_>,
 ) -> ReleaseReport {
     let started = SystemTime::now();
     let revision = ReleaseRecord::revision(&release.version, &release.digest);
@@ -78,7 +76,7 @@ async fn run(
     ctx: &Context,
     release: &RenderedRelease,
     depends_on: Vec<DependencyRef>,
-    platform_objects: &PlatformObjects<'_>,
+    platform_objects: &prune::PlatformObjects<'_>,
     changes: &mut ChangeSet,
 ) -> Result<Summary, Summary> {
     let apply_failed = |e: &dyn std::fmt::Display| failed(Reason::ApplyFailed, e);
@@ -401,7 +399,12 @@ async fn apply_one(
             if applied.action == Action::Skipped {
                 return Ok(left_alone(Action::Skipped));
             }
-            (applied.action, applied.live, applied.api, applied.resolved)
+            (
+                applied.action,
+                Arc::new(applied.live),
+                applied.api,
+                applied.resolved,
+            )
         }
     };
     if let Some(ledger) = ledger {

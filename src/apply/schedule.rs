@@ -67,11 +67,7 @@ pub async fn run(
         .map(|r| (r.name.as_str(), r.namespace.as_str()))
         .collect();
     let semaphore = Semaphore::new(ctx.options.concurrency.max(1));
-    let platform_objects: release::PlatformObjects = releases
-        .iter()
-        .flat_map(|r| &r.objects)
-        .map(|o| &o.key)
-        .collect();
+    let platform_objects = prune::platform_objects(releases);
 
     let edges: HashMap<&str, &Vec<String>> = graph
         .releases
@@ -142,7 +138,7 @@ pub async fn run(
     let reports = futures::future::join_all(tasks).await;
 
     let removed = if ctx.options.prune {
-        prune::removed_releases(ctx, releases).await?
+        prune::removed_releases(ctx, releases, &platform_objects).await?
     } else {
         Vec::new()
     };
@@ -249,7 +245,7 @@ pub async fn install_crd(
             api,
             name: desired.name.clone(),
             display: desired.display.clone(),
-            last: live,
+            last: std::sync::Arc::new(live),
             types: kube::api::TypeMeta {
                 api_version: desired.api_version.clone(),
                 kind: desired.kind.clone(),

@@ -58,7 +58,9 @@ pub fn object_digest(yaml: &str) -> String {
 /// API resource to talk to it (so that no discovery is needed either).
 #[derive(Debug, Clone)]
 pub struct Known {
-    pub live: DynamicObject,
+    /// Shared with the ledger's cache: asked for on every object of every
+    /// run, a copy each time would cost more than the rest of the lookup.
+    pub live: Arc<DynamicObject>,
     pub resource: ApiResource,
     pub namespaced: bool,
 }

@@ -7,7 +7,7 @@ use tokio::sync::mpsc;
 use super::{Context, Error, Event, Options, Report, run};
 use crate::pipeline::{self, Invalid, Rendered};
 use crate::source::Snapshot;
-use crate::status::Owner;
+use crate::status::{Owner, Store};
 
 /// Why a snapshot was not applied.
 #[derive(Debug, thiserror::Error)]
@@ -53,19 +53,35 @@ pub async fn apply_snapshot(
         ..pipeline::Options::default()
     };
     let render_options = options.render;
-    let rendered = tokio::task::spawn_blocking(move || {
+    let clients = clients.into();
+    let render = tokio::task::spawn_blocking(move || {
         pipeline::render_with(snapshot, &pipeline_options, &render_options)
-    })
-    .await
-    .map_err(|e| SnapshotError::Render(e.to_string()))??;
+    });
+    // With the owner known, the Release list (a read, hundreds of
+    // milliseconds at a thousand releases) runs while the snapshot renders
+    // instead of after it.
+    let (rendered, store) = match owner {
+        Some(owner) => {
+            let store = Store::new(clients.records.clone(), owner);
+            let (rendered, ()) = tokio::join!(render, store.prefetch());
+            (rendered, Some(store))
+        }
+        None => (render.await, None),
+    };
+    let rendered = rendered.map_err(|e| SnapshotError::Render(e.to_string()))??;
     if options.source_revision.is_none() {
         options.source_revision = rendered.loaded.snapshot.revision().map(str::to_string);
     }
-    let owner = owner.unwrap_or_else(|| Owner {
-        platform: rendered.loaded.distribution.platform.name.clone(),
-        namespace: None,
+    let store = store.unwrap_or_else(|| {
+        Store::new(
+            clients.records.clone(),
+            Owner {
+                platform: rendered.loaded.distribution.platform.name.clone(),
+                namespace: None,
+            },
+        )
     });
-    let ctx = Context::new(clients, owner, options);
+    let ctx = Context::with_store(clients, store, options);
     let report = run(&ctx, &rendered.releases, &rendered.loaded.graph, events).await?;
     Ok(Applied { rendered, report })
 }

@@ -15,8 +15,9 @@ pub struct Pending {
     pub api: Api<DynamicObject>,
     pub name: String,
     pub display: String,
-    /// The object as last seen (the apply response).
-    pub last: DynamicObject,
+    /// The object as last seen (the apply response, or the watch cache's
+    /// copy when nothing was applied).
+    pub last: Arc<DynamicObject>,
     /// Its type, which objects read from a list or watch do not carry.
     pub types: TypeMeta,
 }

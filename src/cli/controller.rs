@@ -83,6 +83,7 @@ pub fn run(global: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         }),
         target: global.target(),
     };
+    controller::arena::limit();
     block_on(controller::run(settings))??;
     Ok(ExitCode::SUCCESS)
 }

@@ -371,7 +371,7 @@ impl Inner {
         }
         match m.cached(key, &w.cache) {
             Some(live) if m.holds(&live) => Lookup::Unchanged(Box::new(Known {
-                live: (*live.live).clone(),
+                live: Arc::clone(&live.live),
                 resource: m.kind.resource.clone(),
                 namespaced: m.kind.namespaced,
             })),

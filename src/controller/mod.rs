@@ -11,7 +11,9 @@
 //! - [`queue`]: when each Platform runs next (intervals, backoff).
 //! - [`webhook`]: the HTTP receiver for push notifications.
 //! - [`drift`]: watches of what was applied; sets back what others changed.
+//! - [`arena`]: the allocator limited to one arena (resident size).
 
+pub mod arena;
 pub mod drift;
 pub mod leader;
 pub mod metrics;

@@ -265,7 +265,12 @@ impl Store {
     /// Reads every release with one list; [`Store::get`] and
     /// [`Store::list`] answer from it until the release is written. A list
     /// that fails is not an error: each release is then read on its own.
+    /// Once a store has listed, later calls keep that list: what changed
+    /// since is what this store wrote, and it knows which those are.
     pub async fn prefetch(&self) {
+        if self.listed().is_some() {
+            return;
+        }
         match self.list_all().await {
             Ok(all) => {
                 let records = all
