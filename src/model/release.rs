@@ -359,9 +359,8 @@ fn pick_version(
             .find(|p| requirement.matches(&p.version))
     };
     let picked = match (locked, pin) {
-        // The usual case, once per release per reconcile: not news.
         (Some(package), _) => {
-            tracing::debug!(release = %spec.name, package = %spec.package, version = %package.version, requirement = %spec.version, "kept the locked version");
+            tracing::info!(release = %spec.name, package = %spec.package, version = %package.version, requirement = %spec.version, "kept the locked version");
             Some(package)
         }
         (None, Some(pin)) => highest().inspect(|package| {
