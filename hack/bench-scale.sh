@@ -176,8 +176,23 @@ ready_now() {
 	[[ $("$KUBECTL" -n distro-system get platform scale -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') == True ]]
 }
 
+# settle: waits until the controller has sent nothing but Lease renewals
+# for 2 s, at most $WAIT s: the Events of the run before (published after
+# its status) and the drift checks of what the Deployment controller
+# changed are not the next run's work.
+settle() {
+	local deadline=$(($(date +%s) + WAIT)) mark busy
+	while :; do
+		mark=$(lines "$AUDIT_LOG")
+		sleep 2
+		busy=$(tail -n +"$((mark + 1))" "$AUDIT_LOG" | grep -F '"userAgent":"distro/' | grep -vc '/leases/' || true)
+		[[ $busy -eq 0 ]] && return
+		[[ $(date +%s) -lt $deadline ]] || die "the controller did not settle"
+	done
+}
+
 log "no-op reconcile"
-sleep 2
+settle
 mark=$(lines "$AUDIT_LOG")
 t0=$(now_ns)
 request_reconcile
@@ -191,6 +206,7 @@ cp "$WORK/changed/bundles/scale.yaml" "$WORK/work/bundles/scale.yaml"
 cp "$WORK/changed/distro.lock" "$WORK/work/distro.lock" 2>/dev/null || true
 (cd "$WORK/work" && git_ commit --quiet -am "change $CHANGED" && git push --quiet origin main)
 SECOND=$(git -C "$WORK/work" rev-parse HEAD)
+settle
 mark=$(lines "$AUDIT_LOG")
 t0=$(now_ns)
 request_reconcile

@@ -318,6 +318,7 @@ pub fn show_only<'a>(
 /// # Errors
 /// Every input problem found up to the graph; with `locked`, a stale lock.
 pub fn load(snapshot: Snapshot, options: &Options) -> Result<Loaded, Invalid> {
+    let started = std::time::Instant::now();
     let pins = match &options.update {
         // Re-resolving everything needs nothing from the old lock, which
         // may be what is broken.
@@ -360,6 +361,11 @@ pub fn load(snapshot: Snapshot, options: &Options) -> Result<Loaded, Invalid> {
     if options.locked {
         lock::check(&snapshot, &lock).map_err(|e| invalid(vec![e]))?;
     }
+    tracing::debug!(
+        releases = distribution.releases.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "loaded"
+    );
     Ok(Loaded {
         snapshot,
         distribution,

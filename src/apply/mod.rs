@@ -41,9 +41,10 @@ pub use prune::{Keep, PRUNE_ANNOTATION, Verdict, verdict};
 pub use schedule::{Event, apply_object, install_crd, run};
 pub use skip::{
     Known, Ledger, Lookup, RECONCILE_ANNOTATION, Record, Skip, disabled as reconcile_disabled,
-    object_digest,
+    disabled_value, object_digest,
 };
 pub use snapshot::{Applied, SnapshotError, apply_snapshot};
+pub use wait::assess as readiness;
 
 use serde::Serialize;
 

@@ -17,7 +17,7 @@ use super::skip;
 use super::wait::{self, Pending};
 use super::{Context, ReleaseReport, prune};
 use crate::kinds::Stage;
-use crate::render::RenderedRelease;
+use crate::render::{Object, RenderedRelease};
 use crate::status::{
     DependencyRef, Error as StoreError, InventoryEntry, Reason, ReleaseRecord, Summary,
 };
@@ -265,22 +265,16 @@ async fn apply_objects(
     changes: &mut ChangeSet,
     inventory: &mut Vec<InventoryEntry>,
 ) -> Result<Vec<Pending>, Error> {
-    let desired: Vec<Desired> = release
-        .objects
-        .iter()
-        .map(Desired::from_rendered)
-        .collect::<Result<_, _>>()?;
     let mut pending = Vec::new();
     for stage in Stage::ALL {
-        let batch: Vec<(&Desired, &crate::render::Object)> = desired
+        let targets: Vec<&Object> = release
+            .objects
             .iter()
-            .zip(&release.objects)
-            .filter(|(_, o)| o.rank().0 == stage)
+            .filter(|o| o.rank().0 == stage)
             .collect();
-        if batch.is_empty() {
+        if targets.is_empty() {
             continue;
         }
-        let targets: Vec<&Desired> = batch.into_iter().map(|(d, _)| d).collect();
         let results = apply_batch(ctx, release, applied_before, &targets).await;
         let mut crds = Vec::new();
         let mut first_error = None;
@@ -332,15 +326,15 @@ async fn apply_batch(
     ctx: &Context,
     release: &RenderedRelease,
     applied_before: &BTreeSet<ObjectKey>,
-    targets: &[&Desired],
+    targets: &[&Object],
 ) -> Vec<Result<AppliedObject, Error>> {
     let mut in_flight = futures::stream::FuturesOrdered::new();
     let mut results = Vec::with_capacity(targets.len());
     let mut next = targets.iter();
     loop {
         while in_flight.len() < OBJECT_CONCURRENCY {
-            let Some(d) = next.next() else { break };
-            in_flight.push_back(apply_one(ctx, release, applied_before, d).boxed());
+            let Some(o) = next.next() else { break };
+            in_flight.push_back(apply_one(ctx, release, applied_before, o).boxed());
         }
         match in_flight.next().await {
             Some(r) => results.push(r),
@@ -350,30 +344,41 @@ async fn apply_batch(
     results
 }
 
+/// Applies one rendered object. The object is parsed only when it has to
+/// be sent: one the ledger vouches for needs its digest and nothing else,
+/// and at thousands of objects the parse would be most of a no-op run.
 async fn apply_one(
     ctx: &Context,
     release: &RenderedRelease,
     applied_before: &BTreeSet<ObjectKey>,
-    d: &Desired,
+    o: &Object,
 ) -> Result<AppliedObject, Error> {
-    let is_crd = d.kind == "CustomResourceDefinition";
-    let left_alone = |action| AppliedObject {
+    let is_crd = o.key.kind == "CustomResourceDefinition";
+    let display = o.key.to_string();
+    let entry = object::inventory_entry(
+        &o.api_version,
+        &o.key.kind,
+        o.key.namespace.as_deref(),
+        &o.key.name,
+    );
+    let left_alone = |action, display, entry| AppliedObject {
         action,
-        display: d.display.clone(),
+        display,
         pending: None,
         // Kept in the inventory, so that it is not pruned either.
-        entry: d.inventory_entry(),
+        entry,
         is_crd,
     };
-    if d.disabled() {
-        return Ok(left_alone(Action::Skipped));
+    if o.disabled() {
+        return Ok(left_alone(Action::Skipped, display, entry));
     }
-    let key = d.inventory_entry().key();
+    let digest = skip::object_digest(o.yaml());
     let ledger = ctx.options.skip.as_ref().map(|s| &s.0);
-    let lookup = ledger.map_or(skip::Lookup::Unknown, |l| l.lookup(&key, &d.digest));
-    let (action, live, api, resolved) = match lookup {
+    let lookup = ledger.map_or(skip::Lookup::Unknown, |l| l.lookup(&o.key, &digest));
+    let release_key = (release.namespace.as_str(), release.name.as_str());
+    let (action, live, api, current) = match lookup {
         skip::Lookup::Unchanged(known) if skip::disabled(&known.live) => {
-            return Ok(left_alone(Action::Skipped));
+            return Ok(left_alone(Action::Skipped, display, entry));
         }
         // Nobody changed it since distro applied this very template: no
         // read, no dry run.
@@ -382,56 +387,53 @@ async fn apply_one(
                 &ctx.client,
                 &known.resource,
                 known.namespaced,
-                d.namespace.as_deref(),
+                o.key.namespace.as_deref(),
             );
-            let resolved = super::discovery::Resolved {
-                resource: known.resource,
-                namespaced: known.namespaced,
-            };
-            (Action::Unchanged, known.live, api, resolved)
+            if let Some(ledger) = ledger {
+                ledger.keep(release_key, &o.key);
+            }
+            (Action::Unchanged, known.live, api, known.current)
         }
         lookup => {
+            let d = Desired::from_rendered(o)?;
             // Someone changed what distro applied from this very template:
             // take back its fields, as drift correction does.
-            let drifted = matches!(lookup, skip::Lookup::Drifted) || applied_before.contains(&key);
+            let drifted =
+                matches!(lookup, skip::Lookup::Drifted) || applied_before.contains(&o.key);
             let force = ctx.options.force_conflicts || drifted;
-            let applied = object::apply(&ctx.client, &ctx.resolver, d, force).await?;
+            let applied = object::apply(&ctx.client, &ctx.resolver, &d, force).await?;
             if applied.action == Action::Skipped {
-                return Ok(left_alone(Action::Skipped));
+                return Ok(left_alone(Action::Skipped, display, entry));
             }
-            (
-                applied.action,
-                Arc::new(applied.live),
-                applied.api,
-                applied.resolved,
-            )
+            if let Some(ledger) = ledger {
+                ledger.record(skip::Record {
+                    release: release_key,
+                    key: &o.key,
+                    desired: &d.value,
+                    digest: &d.digest,
+                    live: &applied.live,
+                    resource: &applied.resolved.resource,
+                    namespaced: applied.resolved.namespaced,
+                });
+            }
+            (applied.action, Arc::new(applied.live), applied.api, false)
         }
     };
-    if let Some(ledger) = ledger {
-        ledger.record(skip::Record {
-            release: (&release.namespace, &release.name),
-            key: &key,
-            desired: &d.value,
-            digest: &d.digest,
-            live: &live,
-            resource: &resolved.resource,
-            namespaced: resolved.namespaced,
-        });
-    }
     Ok(AppliedObject {
         action,
-        display: d.display.clone(),
         pending: Some(Pending {
             api,
-            name: d.name.clone(),
-            display: d.display.clone(),
+            name: o.key.name.clone(),
+            display: display.clone(),
             last: live,
             types: kube::api::TypeMeta {
-                api_version: d.api_version.clone(),
-                kind: d.kind.clone(),
+                api_version: o.api_version.clone(),
+                kind: o.key.kind.clone(),
             },
+            current,
         }),
-        entry: d.inventory_entry(),
+        display,
+        entry,
         is_crd,
     })
 }

@@ -13,7 +13,7 @@ use super::object::{self, Desired};
 use super::{Context, ReleaseReport, Report, prune, release, wait};
 use crate::graph::Graph;
 use crate::render::RenderedRelease;
-use crate::status::{self, DependencyRef, Reason, ReleaseRecord, Summary};
+use crate::status::{DependencyRef, Reason, ReleaseRecord, Summary};
 
 /// Progress of a run, for live views.
 #[derive(Debug, Clone)]
@@ -38,16 +38,9 @@ pub async fn run(
     graph: &Graph,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Report, Error> {
-    // distro's own CRD, as distro (not as an impersonated ServiceAccount).
-    install_crd(
-        &ctx.records,
-        &super::Resolver::new(ctx.records.clone()),
-        status::crd_object(),
-        ctx.options.timeout,
-    )
-    .await?;
-    // One list instead of one read per release.
-    ctx.store.prefetch().await;
+    // distro's own CRD, and one list instead of one read per release
+    // (nothing, when the caller prepared the store already).
+    ctx.store.prepare(ctx.options.timeout).await?;
     // Whether anyone reads the events: a report is cloned only for them.
     let listening = events.is_some();
     let emit = |e: Event| {
@@ -250,6 +243,7 @@ pub async fn install_crd(
                 api_version: desired.api_version.clone(),
                 kind: desired.kind.clone(),
             },
+            current: false,
         }],
         timeout,
     )

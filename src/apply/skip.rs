@@ -16,7 +16,6 @@ use std::sync::Arc;
 use kube::api::DynamicObject;
 use kube::core::ApiResource;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::identity::ObjectKey;
 
@@ -45,13 +44,7 @@ pub fn disabled(object: &DynamicObject) -> bool {
 /// `sha256:<hex>` of one object's rendered YAML: what "the template did
 /// not change" means for one object.
 pub fn object_digest(yaml: &str) -> String {
-    let sum = Sha256::digest(yaml.as_bytes());
-    let mut out = String::with_capacity(7 + 64);
-    out.push_str("sha256:");
-    for b in sum {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    crate::source::sha256(yaml.as_bytes())
 }
 
 /// An object the ledger vouches for: the live object from a cache, and the
@@ -61,6 +54,9 @@ pub struct Known {
     /// Shared with the ledger's cache: asked for on every object of every
     /// run, a copy each time would cost more than the rest of the lookup.
     pub live: Arc<DynamicObject>,
+    /// Whether `live` is known to be ready (Current): then nothing waits
+    /// for it, nor judges it again.
+    pub current: bool,
     pub resource: ApiResource,
     pub namespaced: bool,
 }
@@ -108,8 +104,14 @@ pub enum Lookup {
 pub trait Ledger: Send + Sync {
     /// What is known of the object with this rendered digest.
     fn lookup(&self, key: &ObjectKey, digest: &str) -> Lookup;
-    /// An object was applied (or found unchanged) with the given digest.
+    /// An object was applied with the given digest.
     fn record(&self, record: Record<'_>);
+    /// The object [`Ledger::lookup`] just called [`Lookup::Unchanged`] is
+    /// still what this run applies: what is known of it stays as it is.
+    /// Cheaper than [`Ledger::record`], which would need the object parsed
+    /// and its live content digested again, for each of thousands of
+    /// objects that did not change.
+    fn keep(&self, release: (&str, &str), key: &ObjectKey);
 }
 
 /// A shared [`Ledger`], as [`super::Options`] holds it.

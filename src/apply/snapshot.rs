@@ -31,18 +31,21 @@ pub struct Applied {
 }
 
 /// Validates and renders `snapshot`, then applies it in dependency order.
-/// `owner` names whose releases these are; `None` means the platform file's
-/// `name`, as `distro apply` does.
+/// `store` holds the records of whose releases these are; `None` means a
+/// store for the platform file's `name`, as `distro apply` does. A store
+/// given is prepared (see [`Store::prepare`]) while the snapshot renders,
+/// if the caller did not do it already.
 ///
 /// # Guarantees
-/// Nothing is written to the cluster unless the whole snapshot validates.
+/// Nothing is written to the cluster unless the whole snapshot validates
+/// (preparing the store writes only distro's own CRD, never a release).
 ///
 /// # Errors
 /// [`SnapshotError::Invalid`] lists every problem of the distribution.
 pub async fn apply_snapshot(
     clients: impl Into<super::Clients>,
     snapshot: Snapshot,
-    owner: Option<Owner>,
+    store: Option<Store>,
     mut options: Options,
     events: Option<mpsc::UnboundedSender<Event>>,
 ) -> Result<Applied, SnapshotError> {
@@ -52,21 +55,20 @@ pub async fn apply_snapshot(
         relocation: options.relocation.clone(),
         ..pipeline::Options::default()
     };
-    let render_options = options.render;
+    let render_options = options.render.clone();
     let clients = clients.into();
     let render = tokio::task::spawn_blocking(move || {
         pipeline::render_with(snapshot, &pipeline_options, &render_options)
     });
-    // With the owner known, the Release list (a read, hundreds of
-    // milliseconds at a thousand releases) runs while the snapshot renders
-    // instead of after it.
-    let (rendered, store) = match owner {
-        Some(owner) => {
-            let store = Store::new(clients.records.clone(), owner);
-            let (rendered, ()) = tokio::join!(render, store.prefetch());
-            (rendered, Some(store))
+    let rendered = match &store {
+        // The Release list (a read, hundreds of milliseconds at a thousand
+        // releases) runs while the snapshot renders instead of after it. A
+        // failure here is the run's to report: it prepares again.
+        Some(store) => {
+            let (rendered, _) = tokio::join!(render, store.prepare(options.timeout));
+            rendered
         }
-        None => (render.await, None),
+        None => render.await,
     };
     let rendered = rendered.map_err(|e| SnapshotError::Render(e.to_string()))??;
     if options.source_revision.is_none() {

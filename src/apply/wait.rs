@@ -20,12 +20,14 @@ pub struct Pending {
     pub last: Arc<DynamicObject>,
     /// Its type, which objects read from a list or watch do not carry.
     pub types: TypeMeta,
+    /// `last` is known to be ready: nothing to judge or wait for.
+    pub current: bool,
 }
 
 /// Readiness of an object, with its type filled in: list and watch
 /// responses leave `apiVersion` and `kind` out of each item, and readiness
 /// rules depend on the kind.
-fn assess(obj: &DynamicObject, types: &TypeMeta) -> health::Assessment {
+pub fn assess(obj: &DynamicObject, types: &TypeMeta) -> health::Assessment {
     let mut value = serde_json::to_value(obj).unwrap_or_default();
     if let Some(map) = value.as_object_mut() {
         map.insert("apiVersion".into(), types.api_version.clone().into());
@@ -41,7 +43,7 @@ fn assess(obj: &DynamicObject, types: &TypeMeta) -> health::Assessment {
 /// [`Error::Timeout`] naming every object still not ready.
 pub async fn all_ready(objects: Vec<Pending>, timeout: Duration) -> Result<(), Error> {
     let mut waiting = Vec::new();
-    for p in objects {
+    for p in objects.into_iter().filter(|p| !p.current) {
         let a = assess(&p.last, &p.types);
         tracing::debug!(object = %p.display, status = %a.status, message = %a.message, "readiness");
         match a.status {

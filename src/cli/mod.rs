@@ -137,6 +137,8 @@ impl Global {
                 timeout: self.render_timeout,
                 max_bytes: self.render_max_bytes,
             },
+            // One render per command: nothing to keep for a next one.
+            cache: None,
         }
     }
 

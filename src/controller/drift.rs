@@ -372,6 +372,7 @@ impl Inner {
         match m.cached(key, &w.cache) {
             Some(live) if m.holds(&live) => Lookup::Unchanged(Box::new(Known {
                 live: Arc::clone(&live.live),
+                current: live.current,
                 resource: m.kind.resource.clone(),
                 namespaced: m.kind.namespaced,
             })),
@@ -433,7 +434,10 @@ fn spawn_watch(
     kind: Kind,
     resource: ApiResource,
 ) -> Watch {
-    let cache = cache::Cache::default();
+    let cache = cache::Cache::new(kube::api::TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    });
     let filled = cache.clone();
     let synced = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&synced);
@@ -460,7 +464,7 @@ fn spawn_watch(
                 }
                 Ok(watcher::Event::Init) => listed = Some(HashMap::new()),
                 Ok(watcher::Event::InitApply(SlimObject(o))) => {
-                    let (name, cached) = cache::Cached::new(o);
+                    let (name, cached) = filled.entry(o);
                     listed.get_or_insert_default().insert(name, cached);
                 }
                 Ok(watcher::Event::InitDone) => {
@@ -568,6 +572,34 @@ impl Ledger for RunLedger {
             content,
         };
         entries.records.push((record.key.clone(), managed));
+    }
+
+    fn keep(&self, release: (&str, &str), key: &ObjectKey) {
+        let kept = {
+            let state = self.inner.lock();
+            state
+                .objects
+                .get(key)
+                .filter(|m| *m.platform == *self.platform)
+                .cloned()
+        };
+        // The run holds its Platform's lock: nothing replaced the record
+        // `lookup` vouched for since.
+        let Some(mut managed) = kept else {
+            tracing::debug!(object = %key, "drift: no record to keep");
+            return;
+        };
+        let mut entries = lock(&self.entries);
+        if (managed.release.0.as_str(), managed.release.1.as_str()) != release {
+            let (namespace, name) = release;
+            managed.release = Arc::clone(
+                entries
+                    .releases
+                    .entry((namespace.to_string(), name.to_string()))
+                    .or_insert_with_key(|k| Arc::new(k.clone())),
+            );
+        }
+        entries.records.push((key.clone(), managed));
     }
 }
 

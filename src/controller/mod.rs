@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod platform;
 pub mod queue;
 pub mod reconcile;
+pub mod renders;
 pub mod source;
 pub mod webhook;
 
@@ -207,6 +208,8 @@ pub async fn run(settings: Settings) -> Result<(), Error> {
         concurrency: settings.concurrency.max(1),
         registry,
         metrics: Arc::clone(&metrics),
+        renders: Default::default(),
+        records: crate::status::Records::new(client.clone()),
     });
 
     let api = platform::api(&client, settings.namespace.as_deref());
@@ -413,6 +416,7 @@ fn on_watch(
             );
             shared.registry.remove(&key.0, &key.1);
             shared.drift.forget(&key);
+            shared.renders.forget(&key);
             known.remove(&key);
             queue.forget(&key);
         }

@@ -14,7 +14,7 @@ use super::platform::{self, Platform, PlatformReason, PlatformStatus, ReleaseCou
 use super::source::Failure;
 use super::webhook::{self, HookType, Receiver, Registry};
 use crate::apply::{self, Options, Report, SnapshotError, apply_snapshot};
-use crate::status::{ConditionStatus, Owner};
+use crate::status::{ConditionStatus, Owner, Store};
 
 /// Events published at the same time after a reconcile.
 const EVENT_CONCURRENCY: usize = 16;
@@ -36,6 +36,10 @@ pub struct Shared {
     pub recorder: Recorder,
     pub metrics: std::sync::Arc<super::metrics::Metrics>,
     pub drift: super::drift::Drift,
+    pub renders: super::renders::Renders,
+    /// Every Release record, as a watch keeps them: a reconcile starts
+    /// from them instead of listing.
+    pub records: std::sync::Arc<crate::status::Records>,
 }
 
 /// What the loop does next with a Platform.
@@ -66,20 +70,30 @@ pub async fn reconcile(shared: &Shared, platform: &Platform) -> (Next, Option<Co
         .or(status.last_handled_reconcile_at);
     status.webhook_path = register_webhook(shared, platform).await;
 
-    let next = run(shared, platform, &mut status, forced).await;
+    let mut report = None;
+    let next = run(shared, platform, &mut status, forced, &mut report).await;
     let ready = status.ready().map(|c| c.status);
-    if let Err(e) = platform::write_status(&shared.client, platform, &status).await {
+    let written = platform::write_status(&shared.client, platform, &status).await;
+    // The releases' Events follow the status: whoever waits for the
+    // Platform to be Ready does not wait for them too.
+    if let Some(report) = &report {
+        report_events(shared, platform, report).await;
+    }
+    if let Err(e) = written {
         tracing::warn!(platform = %platform.name, namespace = %platform.namespace, "{e}");
         return (Next::Retry, ready);
     }
     (next, ready)
 }
 
+/// Fetches, renders and applies; leaves in `report` what an applied run
+/// reports, for its Events.
 async fn run(
     shared: &Shared,
     platform: &Platform,
     status: &mut PlatformStatus,
     forced: bool,
+    report: &mut Option<Report>,
 ) -> Next {
     let generation = platform.generation;
     if platform.spec.suspend {
@@ -143,38 +157,7 @@ async fn run(
             &format!("reconciling revision {revision}"),
             generation,
         );
-        if let Err(e) = platform::write_status(&shared.client, platform, status).await {
-            tracing::warn!(platform = %platform.name, "{e}");
-        }
     }
-    if new_revision {
-        event(
-            shared,
-            platform,
-            EventType::Normal,
-            "NewRevision",
-            &format!("new revision {revision}"),
-        )
-        .await;
-    }
-
-    let snapshot = match super::source::checkout(shared, platform, pending).await {
-        Ok(s) => s,
-        Err(message) => return fetch_failed(shared, platform, status, &message).await,
-    };
-
-    // validate, render (pure) and apply (cluster)
-    let options = Options {
-        timeout: platform.timeout(),
-        concurrency: shared.concurrency,
-        prune: platform.spec.prune,
-        source_revision: Some(revision.clone()),
-        ..Options::default()
-    };
-    let owner = Owner {
-        platform: platform.name.clone(),
-        namespace: Some(platform.namespace.clone()),
-    };
     let clients = match clients(shared, platform) {
         Ok(c) => c,
         Err(message) => {
@@ -182,13 +165,67 @@ async fn run(
             return Next::Retry;
         }
     };
+    // Corrections of this Platform's objects wait from here on: the
+    // Release records listed below stay what the run finds.
     let ledger = shared.drift.begin(platform, &clients).await;
+    let store = Store::new(
+        clients.records.clone(),
+        Owner {
+            platform: platform.name.clone(),
+            namespace: Some(platform.namespace.clone()),
+        },
+    )
+    .with_records(std::sync::Arc::clone(&shared.records));
+    // Reading the Release records is one list, and saying what is about to
+    // happen two requests: the download and the render wait for none of
+    // them. A store that fails to prepare here is prepared again by the
+    // run, which reports the failure.
+    let prepared = tokio::spawn({
+        let store = store.clone();
+        let timeout = platform.timeout();
+        async move { store.prepare(timeout).await }
+    });
+    let announce = async {
+        if !reapply && let Err(e) = platform::write_status(&shared.client, platform, status).await {
+            tracing::warn!(platform = %platform.name, "{e}");
+        }
+        if new_revision {
+            event(
+                shared,
+                platform,
+                EventType::Normal,
+                "NewRevision",
+                &format!("new revision {revision}"),
+            )
+            .await;
+        }
+    };
+    let ((), checked_out) =
+        tokio::join!(announce, super::source::checkout(shared, platform, pending));
+    let snapshot = match checked_out {
+        Ok(s) => s,
+        Err(message) => {
+            prepared.abort();
+            return fetch_failed(shared, platform, status, &message).await;
+        }
+    };
+
+    // validate, render (pure) and apply (cluster)
+    let key = (platform.namespace.clone(), platform.name.clone());
     let options = Options {
+        timeout: platform.timeout(),
+        concurrency: shared.concurrency,
+        prune: platform.spec.prune,
+        source_revision: Some(revision.clone()),
         skip: Some(apply::Skip(ledger.clone())),
         take_back: true,
-        ..options
+        render: crate::render::Options {
+            cache: Some(shared.renders.of(&key)),
+            ..Default::default()
+        },
+        ..Options::default()
     };
-    let applied = apply_snapshot(clients, snapshot, Some(owner), options, None).await;
+    let applied = apply_snapshot(clients, snapshot, Some(store), options, None).await;
     if applied.is_ok() {
         shared.drift.commit(&ledger);
     }
@@ -230,13 +267,12 @@ async fn run(
             {
                 shared.metrics.record_changes(&r.changes);
             }
-            report_events(shared, platform, &applied.report).await;
             let counts = ReleaseCounts {
                 total: applied.report.releases.len() as u32,
                 ready: applied.report.releases.iter().filter(|r| r.ready()).count() as u32,
             };
             status.releases = Some(counts);
-            if applied.report.all_ready() {
+            let next = if applied.report.all_ready() {
                 status.failures = 0;
                 status.last_applied_revision = Some(revision.clone());
                 status.set(
@@ -261,7 +297,9 @@ async fn run(
                     failing.join("; ")
                 ));
                 retry(platform, status, &message)
-            }
+            };
+            *report = Some(applied.report);
+            next
         }
     }
 }

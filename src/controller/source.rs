@@ -129,6 +129,7 @@ pub async fn checkout(
                 shared.state_dir.join("git"),
                 platform.spec.path.clone(),
             );
+            let started = std::time::Instant::now();
             let distribution = tokio::task::spawn_blocking(move || {
                 git::checkout_distribution(
                     &url,
@@ -142,6 +143,11 @@ pub async fn checkout(
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+            tracing::debug!(
+                files = distribution.files.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "checked out"
+            );
             Ok(Snapshot::new(
                 Origin::Git {
                     url: spec.url.clone(),

@@ -388,6 +388,8 @@ pub fn release(
             api_version: object.api_version.clone(),
             source: Arc::clone(&object.source),
             span: start..yaml.len(),
+            // Relocation rewrites images, never annotations.
+            disabled: object.disabled(),
         });
     }
     if !errors.is_empty() {

@@ -38,6 +38,9 @@ pub struct Object {
     /// Where this object's YAML is in `manifest`.
     start: usize,
     end: usize,
+    /// The template says `distro.dev/reconcile: disabled`: known here so
+    /// that apply need not parse the object to find out.
+    disabled: bool,
 }
 
 impl Object {
@@ -50,6 +53,11 @@ impl Object {
     /// release's manifest.
     pub fn yaml(&self) -> &str {
         &self.manifest[self.start..self.end]
+    }
+
+    /// Whether the template says `distro.dev/reconcile: disabled`.
+    pub fn disabled(&self) -> bool {
+        self.disabled
     }
 }
 
@@ -72,6 +80,8 @@ pub struct Draft {
     pub api_version: String,
     pub source: Arc<str>,
     pub span: Range<usize>,
+    /// See [`Object::disabled`].
+    pub disabled: bool,
 }
 
 impl Draft {
@@ -173,6 +183,7 @@ pub fn assemble(release: &str, yaml: &str, drafts: &[Draft]) -> (Vec<Object>, Ar
                 manifest: Arc::clone(&manifest),
                 start,
                 end,
+                disabled: d.disabled,
             }
         })
         .collect();
@@ -220,6 +231,7 @@ fn yes() -> bool {
 }
 
 /// A CRD found in a document: its kind's scope and served apiVersions.
+#[derive(Debug, Clone)]
 pub struct CrdInfo {
     pub group: String,
     pub kind: String,
@@ -507,6 +519,7 @@ fn finish_one(
         api_version,
         source: Arc::clone(source),
         span: start..into.yaml.len(),
+        disabled: crate::apply::disabled_value(&value),
     })
 }
 

@@ -8,6 +8,7 @@
 //! digest of a release covers only that release's output.
 
 mod budget;
+pub mod cache;
 mod crd;
 mod engine;
 mod error;
@@ -23,6 +24,7 @@ use rayon::prelude::*;
 
 use crate::apply::ObjectKey;
 pub use budget::{Budget, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT};
+pub use cache::Cache;
 pub use engine::Capabilities;
 pub use error::Error;
 pub use manifest::{MANAGED_BY, MANAGED_BY_LABEL, Object, RELEASE_LABEL};
@@ -53,10 +55,14 @@ pub struct RenderedRelease {
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Time per template and output per release; see [`Budget`].
     pub budget: Budget,
+    /// Releases rendered before: those whose inputs did not change are
+    /// taken from it instead of rendered again, and a render that succeeds
+    /// leaves its releases in it.
+    pub cache: Option<Arc<Cache>>,
 }
 
 /// Renders every release of the distribution, in the distribution's order,
@@ -132,11 +138,49 @@ pub fn render_with(
         budget: &options.budget,
     };
 
+    // What each release's output depends on, and the releases whose
+    // output the cache already has.
+    let keys: Vec<cache::Key> = match &options.cache {
+        Some(_) => {
+            let common = cache::common(&dist.platform_values, &capabilities, &options.budget);
+            dist.releases
+                .par_iter()
+                .map(|r| cache::key(&common, r))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let cached: Vec<Option<cache::Entry>> = match &options.cache {
+        Some(c) => dist
+            .releases
+            .iter()
+            .zip(&keys)
+            .map(|(r, key)| c.get(&r.name, key))
+            .collect(),
+        None => vec![None; dist.releases.len()],
+    };
+    let missing: Vec<&Release> = dist
+        .releases
+        .iter()
+        .zip(&cached)
+        .filter(|(_, c)| c.is_none())
+        .map(|(r, _)| r)
+        .collect();
+
     // Each release's templates to text and the text to objects at once, so
     // that only the releases being worked on have their text in memory. The
     // scopes used are those of `crds/`; CRDs that templates render are
     // collected on the way.
-    let mut results = job.all(&dist.releases, &scopes);
+    let mut fresh = job.all(&missing, &scopes).into_iter();
+    let mut results: Vec<Result<Finished, Vec<Error>>> = cached
+        .into_iter()
+        .map(|c| match c {
+            Some(entry) => Ok(Finished::from(entry)),
+            None => fresh
+                .next()
+                .expect("one result per release not in the cache"),
+        })
+        .collect();
 
     // Every CRD is known now: the scopes as the objects should have seen
     // them, later releases winning.
@@ -144,8 +188,8 @@ pub fn render_with(
     for result in &mut results {
         match result {
             Ok(finished) => {
-                for info in finished.crds.drain(..) {
-                    all_scopes.insert((info.group, info.kind), info.cluster_scoped);
+                for info in &finished.crds {
+                    all_scopes.insert((info.group.clone(), info.kind.clone()), info.cluster_scoped);
                 }
             }
             Err(e) => errors.append(e),
@@ -155,9 +199,11 @@ pub fn render_with(
         return Err(errors);
     }
 
-    // Releases that looked up a kind whose scope a rendered CRD defines (or
-    // changes) are finished again with every scope known.
-    let changed = |key: &(String, String)| all_scopes.get(key) != scopes.get(key);
+    // Releases that looked up a kind whose scope is not the one they saw
+    // (a rendered CRD defines or changes it) are finished again with every
+    // scope known.
+    let changed =
+        |(key, seen): &((String, String), Option<bool>)| all_scopes.get(key).copied() != *seen;
     let again: Vec<usize> = results
         .iter()
         .enumerate()
@@ -171,7 +217,7 @@ pub fn render_with(
             (
                 i,
                 job.release(release, &all_scopes)
-                    .map(|w| w.complete(release)),
+                    .map(|w| w.complete(release, &all_scopes)),
             )
         })
         .collect();
@@ -180,10 +226,22 @@ pub fn render_with(
     }
 
     let mut releases = Vec::with_capacity(results.len());
-    for result in results {
+    let mut entries = HashMap::new();
+    for (i, result) in results.into_iter().enumerate() {
         match result {
             Ok(mut finished) => {
                 errors.append(&mut finished.errors);
+                if let Some(key) = keys.get(i) {
+                    entries.insert(
+                        finished.release.name.clone(),
+                        cache::Entry {
+                            key: *key,
+                            consulted: finished.consulted,
+                            crds: finished.crds,
+                            release: finished.release.clone(),
+                        },
+                    );
+                }
                 releases.push(finished.release);
             }
             // Rendering is deterministic: the second time cannot fail where
@@ -192,11 +250,13 @@ pub fn render_with(
         }
     }
     check_duplicates(snapshot, &releases, &dist.releases, &mut errors);
-    if errors.is_empty() {
-        Ok(releases)
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
     }
+    if let Some(c) = &options.cache {
+        c.replace(entries);
+    }
+    Ok(releases)
 }
 
 fn learn_crd(text: &str, scopes: &mut Scopes, api_versions: &mut BTreeSet<String>) {
@@ -220,10 +280,22 @@ struct Finished {
     release: RenderedRelease,
     /// YAML and object problems.
     errors: Vec<Error>,
-    /// Custom kinds whose scope the release's objects looked up.
-    consulted: Vec<(String, String)>,
+    /// Custom kinds whose scope the release's objects looked up, with the
+    /// scope they saw.
+    consulted: cache::Consulted,
     /// CRDs its templates render.
     crds: Vec<manifest::CrdInfo>,
+}
+
+impl From<cache::Entry> for Finished {
+    fn from(entry: cache::Entry) -> Self {
+        Self {
+            release: entry.release,
+            errors: Vec::new(),
+            consulted: entry.consulted,
+            crds: entry.crds,
+        }
+    }
 }
 
 /// A release's objects, finished and in order, before its manifest is
@@ -245,13 +317,13 @@ impl Job<'_> {
     /// that thread freed after loading the inputs rather than next to the
     /// workers' scratch space, which keeps the peak memory near the size of
     /// the output.
-    fn all(&self, releases: &[Release], scopes: &Scopes) -> Vec<Result<Finished, Vec<Error>>> {
+    fn all(&self, releases: &[&Release], scopes: &Scopes) -> Vec<Result<Finished, Vec<Error>>> {
         if rayon::current_thread_index().is_some() {
             // Called from a pool's worker: blocking it on a channel could
             // leave the pool without a thread to do the work.
             return releases
                 .par_iter()
-                .map(|r| self.release(r, scopes).map(|w| w.complete(r)))
+                .map(|r| self.release(r, scopes).map(|w| w.complete(r, scopes)))
                 .collect();
         }
         let mut results: Vec<Option<Result<Finished, Vec<Error>>>> =
@@ -270,7 +342,7 @@ impl Job<'_> {
                     });
             });
             for (i, worked) in rx {
-                results[i] = Some(worked.map(|w| w.complete(&releases[i])));
+                results[i] = Some(worked.map(|w| w.complete(releases[i], scopes)));
             }
         });
         results
@@ -341,8 +413,9 @@ fn finish_release(
 }
 
 impl Worked {
-    /// The release with its manifest and objects.
-    fn complete(self, release: &Release) -> Finished {
+    /// The release with its manifest and objects; `scopes` are those it
+    /// was finished with.
+    fn complete(self, release: &Release, scopes: &Scopes) -> Finished {
         let (objects, manifest) = manifest::assemble(&release.name, &self.yaml, &self.drafts);
         drop(self.yaml);
         drop(self.drafts);
@@ -358,7 +431,14 @@ impl Worked {
                 digest: self.digest,
             },
             errors: self.errors,
-            consulted: self.consulted,
+            consulted: self
+                .consulted
+                .into_iter()
+                .map(|k| {
+                    let seen = scopes.get(&k).copied();
+                    (k, seen)
+                })
+                .collect(),
             crds: self.crds,
         }
     }
@@ -445,6 +525,7 @@ mod tests {
                 timeout: std::time::Duration::from_millis(200),
                 ..Budget::default()
             },
+            ..Options::default()
         };
         let started = std::time::Instant::now();
         let errors = render_with(&snapshot, &dist, &options).unwrap_err();
@@ -486,6 +567,7 @@ mod tests {
                 max_bytes,
                 ..Budget::default()
             },
+            ..Options::default()
         };
         // Each template fits in 1000 bytes, both do not.
         assert!(render_with(&snapshot, &dist, &budget(2000)).is_ok());
@@ -559,5 +641,132 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(manifests(&again), manifests(&releases));
+    }
+    /// Renders the distribution at `root` with `cache`, and checks that the
+    /// output is what rendering without a cache gives.
+    fn render_cached(root: &Path, cache: &Arc<Cache>) -> Vec<RenderedRelease> {
+        let snapshot = Snapshot::from_dir(&root.join("platform.yaml")).unwrap();
+        let dist = crate::model::load(&snapshot).unwrap();
+        let options = Options {
+            cache: Some(Arc::clone(cache)),
+            ..Options::default()
+        };
+        let cached = render_with(&snapshot, &dist, &options).unwrap();
+        let uncached = render(&snapshot, &dist).unwrap();
+        let text = |rs: &[RenderedRelease]| {
+            rs.iter()
+                .map(|r| (r.name.clone(), r.manifest.to_string(), r.digest.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text(&cached), text(&uncached));
+        cached
+    }
+
+    fn by_name<'a>(releases: &'a [RenderedRelease], name: &str) -> &'a RenderedRelease {
+        releases.iter().find(|r| r.name == name).unwrap()
+    }
+
+    /// A second render takes unchanged releases from the cache (the same
+    /// manifest, not a copy) and renders the one whose values changed; a
+    /// changed template renders every release of its package again.
+    #[test]
+    fn the_cache_renders_again_only_releases_whose_inputs_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "platform.yaml", "name: test\nbundle: b\n");
+        let bundle = |color: &str| {
+            format!(
+                "releases:\n  - name: a\n    package: p\n    version: \"1.0.0\"\n    namespace: apps\n    values: {{color: red}}\n  - name: b\n    package: p\n    version: \"1.0.0\"\n    namespace: apps\n    values: {{color: {color}}}\n"
+            )
+        };
+        let template = |key: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ release.name }}}}\ndata:\n  {key}: \"{{{{ values.color }}}}\"\n"
+            )
+        };
+        write(root, "bundles/b.yaml", &bundle("red"));
+        package(root, "p", &[("cm.yaml", &template("color"))]);
+        let cache = Arc::new(Cache::new());
+        let first = render_cached(root, &cache);
+        assert_eq!(cache.len(), 2);
+
+        write(root, "bundles/b.yaml", &bundle("blue"));
+        let second = render_cached(root, &cache);
+        assert!(Arc::ptr_eq(
+            &by_name(&first, "a").manifest,
+            &by_name(&second, "a").manifest
+        ));
+        assert!(!Arc::ptr_eq(
+            &by_name(&first, "b").manifest,
+            &by_name(&second, "b").manifest
+        ));
+        assert!(by_name(&second, "b").manifest.contains("color: blue"));
+
+        package(root, "p", &[("cm.yaml", &template("shade"))]);
+        let third = render_cached(root, &cache);
+        for name in ["a", "b"] {
+            assert!(!Arc::ptr_eq(
+                &by_name(&second, name).manifest,
+                &by_name(&third, name).manifest
+            ));
+            assert!(by_name(&third, name).manifest.contains("shade:"));
+        }
+
+        // A release that leaves the distribution leaves the cache.
+        write(
+            root,
+            "bundles/b.yaml",
+            "releases:\n  - name: a\n    package: p\n    version: \"1.0.0\"\n    namespace: apps\n    values: {color: red}\n",
+        );
+        render_cached(root, &cache);
+        assert_eq!(cache.len(), 1);
+    }
+
+    /// A release taken from the cache is finished again when the scope of
+    /// a kind it uses changed: here a CRD another release renders moves
+    /// from cluster to namespaced scope.
+    #[test]
+    fn a_cached_release_follows_the_scope_its_kinds_have_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        write(root, "platform.yaml", "name: test\nbundle: b\n");
+        write(
+            root,
+            "bundles/b.yaml",
+            "releases:\n  - name: user\n    package: user\n    version: \"1.0.0\"\n    namespace: apps\n  - name: provider\n    package: provider\n    version: \"1.0.0\"\n    namespace: system\n",
+        );
+        package(
+            root,
+            "user",
+            &[(
+                "gadget.yaml",
+                "apiVersion: example.dev/v1\nkind: Gadget\nmetadata:\n  name: g\n",
+            )],
+        );
+        let provider = |scope: &str| {
+            format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: gadgets.example.dev\nspec:\n  group: example.dev\n  names:\n    kind: Gadget\n    plural: gadgets\n  scope: {scope}\n  versions:\n  - name: v1\n    served: true\n    storage: true\n"
+            )
+        };
+        package(root, "provider", &[("crd.yaml", &provider("Cluster"))]);
+        let cache = Arc::new(Cache::new());
+        let first = render_cached(root, &cache);
+        assert_eq!(by_name(&first, "user").objects[0].key.namespace, None);
+
+        package(root, "provider", &[("crd.yaml", &provider("Namespaced"))]);
+        let second = render_cached(root, &cache);
+        assert_eq!(
+            by_name(&second, "user").objects[0].key.namespace.as_deref(),
+            Some("apps")
+        );
+
+        // Nothing changed: nothing is rendered again.
+        let third = render_cached(root, &cache);
+        for name in ["user", "provider"] {
+            assert!(Arc::ptr_eq(
+                &by_name(&second, name).manifest,
+                &by_name(&third, name).manifest
+            ));
+        }
     }
 }

@@ -729,10 +729,11 @@ fn fetch(
     limits: &Limits,
 ) -> Result<(), Error> {
     let session = Session::new(remote, credentials, limits)?;
-    // Shallow attempts, cheapest first: the commit by id (servers that allow
-    // it), then the branch or tag by name, which every server allows and
-    // which still holds the commit unless the ref moved since `resolve`.
-    let mut shallow = vec![vec![format!("+{wanted}:{FETCHED_REF}")]];
+    // Shallow attempts, likeliest first: the branch or tag by name, which
+    // every server allows and which holds the commit unless the ref moved
+    // since `resolve`; then the commit by id, which only some servers
+    // allow (plain `git daemon` does not: asking costs a connection).
+    let mut shallow = Vec::new();
     let name = &resolved.name;
     if *name != resolved.commit && git2::Reference::is_valid_name(&format!("refs/heads/{name}")) {
         shallow.push(vec![
@@ -740,6 +741,7 @@ fn fetch(
             format!("+refs/tags/{name}:refs/distro/tags/{name}"),
         ]);
     }
+    shallow.push(vec![format!("+{wanted}:{FETCHED_REF}")]);
     // libgit2's local transport cannot fetch shallow or by id; go straight
     // to a full fetch there.
     if remote.scheme.is_local() {

@@ -5,11 +5,13 @@
 //! Condition types and reasons live here and nowhere else.
 
 mod conditions;
+mod records;
 mod store;
 
 pub use conditions::{
     Condition, ConditionStatus, Reason, Standing, Summary, conditions, conditions_for,
 };
+pub use records::Records;
 pub use store::{
     DependencyRef, Error, InventoryEntry, Owner, PLATFORM_LABEL, PLATFORM_NAMESPACE_LABEL,
     ReleaseRecord, Store, crd_object, is_missing_resource, now, now_precise,

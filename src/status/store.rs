@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::conditions::{Condition, Summary, conditions_for};
+use super::records::Records;
 use super::{API_VERSION, CRD_YAML, GROUP, KIND, PLURAL, VERSION};
 use crate::apply::{FIELD_MANAGER, ObjectKey};
 use crate::render::{MANAGED_BY, MANAGED_BY_LABEL};
@@ -147,16 +148,26 @@ impl ReleaseRecord {
         self.conditions.iter().find(|c| c.type_ == "Ready")
     }
 
-    fn from_object(obj: &DynamicObject) -> Result<Self, Error> {
-        let spec = obj.data.get("spec").cloned().unwrap_or(Value::Null);
-        let status = obj.data.get("status").cloned().unwrap_or(Value::Null);
+    pub(super) fn from_object(obj: &DynamicObject) -> Result<Self, Error> {
+        // Read in place: a list of a thousand releases is parsed every
+        // reconcile, and copying each subtree first doubled its cost.
+        let spec = obj.data.get("spec").unwrap_or(&Value::Null);
+        let status = obj.data.get("status").unwrap_or(&Value::Null);
         let text = |v: &Value, k: &str| {
             v.get(k)
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string()
         };
-        let list = |v: &Value, k: &str| v.get(k).cloned().unwrap_or(Value::Array(vec![]));
+        fn list<'v, T: serde::Deserialize<'v>>(
+            v: &'v Value,
+            k: &str,
+        ) -> Result<Vec<T>, serde_json::Error> {
+            match v.get(k) {
+                None | Some(Value::Null) => Ok(Vec::new()),
+                Some(items) => Vec::<T>::deserialize(items),
+            }
+        }
         let name = obj.metadata.name.clone().unwrap_or_default();
         let namespace = obj.metadata.namespace.clone().unwrap_or_default();
         let unreadable = |field: &'static str, e: serde_json::Error| Error::Unreadable {
@@ -174,21 +185,20 @@ impl ReleaseRecord {
                     .and_then(|l| l.get(PLATFORM_NAMESPACE_LABEL))
                     .cloned(),
             });
-        let inventory = serde_json::from_value(list(&status, "inventory"))
-            .map_err(|e| unreadable("inventory", e))?;
+        let inventory = list(status, "inventory").map_err(|e| unreadable("inventory", e))?;
         // Conditions written by another version may not parse; they are
         // rewritten on the next status write, so reading none is safe.
-        let conditions = serde_json::from_value(list(&status, "conditions")).unwrap_or_default();
+        let conditions = list(status, "conditions").unwrap_or_default();
         Ok(ReleaseRecord {
             owner,
             source_revision: status
                 .get("sourceRevision")
                 .and_then(Value::as_str)
                 .map(str::to_string),
-            package: text(&spec, "package"),
-            version: text(&spec, "version"),
-            digest: text(&spec, "digest"),
-            depends_on: serde_json::from_value(list(&spec, "dependsOn")).unwrap_or_default(),
+            package: text(spec, "package"),
+            version: text(spec, "version"),
+            digest: text(spec, "digest"),
+            depends_on: list(spec, "dependsOn").unwrap_or_default(),
             generation: obj.metadata.generation,
             observed_generation: status.get("observedGeneration").and_then(Value::as_i64),
             last_applied_revision: status
@@ -219,6 +229,11 @@ pub const PLATFORM_NAMESPACE_LABEL: &str = "distro.dev/platform-namespace";
 /// moment, even read without managers' field sets ([`SlimObject`]).
 const LIST_PAGE: u32 = 500;
 
+/// How long a run waits for the Release watch to (re)list before it lists
+/// for itself: about what a list of a thousand releases takes, and well
+/// under any reconcile's timeout.
+const RECORDS_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Access to the `Release` objects of one platform.
 #[derive(Clone)]
 pub struct Store {
@@ -228,11 +243,17 @@ pub struct Store {
     /// Every Release as one list read them at the start of a run, so that
     /// a run reads each release with no request of its own.
     listed: Arc<Mutex<Option<Listed>>>,
+    /// Where a list comes from memory instead, once it is complete.
+    records: Option<Arc<Records>>,
+    /// The Release CRD was found (or made) Established by this store.
+    /// Held through [`Store::prepare`], so that a second caller waits for
+    /// the first one's list rather than listing again.
+    installed: Arc<tokio::sync::Mutex<bool>>,
 }
 
 /// Releases read by one list.
 struct Listed {
-    records: HashMap<(String, String), ReleaseRecord>,
+    records: HashMap<(String, String), Arc<ReleaseRecord>>,
     /// Written since the list: read from the API server again.
     stale: HashSet<(String, String)>,
 }
@@ -259,7 +280,49 @@ impl Store {
             resource: ApiResource::from_gvk_with_plural(&gvk, PLURAL),
             owner,
             listed: Arc::default(),
+            records: None,
+            installed: Arc::default(),
         }
+    }
+
+    /// The same store, reading its list from `records` (once they are
+    /// complete) and telling them what it writes.
+    pub fn with_records(self, records: Arc<Records>) -> Self {
+        Store {
+            records: Some(records),
+            ..self
+        }
+    }
+
+    /// Gets the store ready for a run: the Release CRD installed and
+    /// Established, then every release read by one list
+    /// ([`Store::prefetch`]). Once it succeeded, later calls cost nothing,
+    /// so a caller that has time to spare (the controller, while it
+    /// downloads a revision) can do it ahead of the run.
+    ///
+    /// # Errors
+    /// The CRD is refused, or not Established within `timeout`.
+    pub async fn prepare(&self, timeout: std::time::Duration) -> Result<(), crate::apply::Error> {
+        let mut installed = self.installed.lock().await;
+        if !*installed {
+            // distro's own CRD, as distro (not as an impersonated
+            // ServiceAccount).
+            crate::apply::install_crd(
+                &self.client,
+                &crate::apply::Resolver::new(self.client.clone()),
+                crd_object(),
+                timeout,
+            )
+            .await?;
+            *installed = true;
+        }
+        if let Some(records) = &self.records {
+            records.start();
+        }
+        // Listed only once the kind is served: a list before would fail,
+        // and leave every release to be read on its own.
+        self.prefetch().await;
+        Ok(())
     }
 
     /// Reads every release with one list; [`Store::get`] and
@@ -271,11 +334,25 @@ impl Store {
         if self.listed().is_some() {
             return;
         }
+        if let Some(records) = &self.records {
+            match records.snapshot(RECORDS_WAIT).await {
+                Some(records) => {
+                    *self.listed() = Some(Listed {
+                        records,
+                        stale: HashSet::new(),
+                    });
+                    return;
+                }
+                None => tracing::info!(
+                    "the Release watch has no complete list after {RECORDS_WAIT:?}: listing"
+                ),
+            }
+        }
         match self.list_all().await {
             Ok(all) => {
                 let records = all
                     .into_iter()
-                    .map(|r| ((r.namespace.clone(), r.name.clone()), r))
+                    .map(|r| ((r.namespace.clone(), r.name.clone()), Arc::new(r)))
                     .collect();
                 *self.listed() = Some(Listed {
                     records,
@@ -302,7 +379,7 @@ impl Store {
         if listed.stale.contains(&key) {
             return None;
         }
-        Some(listed.records.get(&key).cloned())
+        Some(listed.records.get(&key).map(|r| ReleaseRecord::clone(r)))
     }
 
     fn written(&self, namespace: &str, name: &str) {
@@ -356,7 +433,7 @@ impl Store {
                 .records
                 .values()
                 .filter(|r| r.owner.as_ref() == Some(&self.owner))
-                .cloned()
+                .map(|r| ReleaseRecord::clone(r))
                 .collect();
             out.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
             return Ok(out);
@@ -470,6 +547,9 @@ impl Store {
                 action: "apply",
                 source,
             })?;
+        if let Some(records) = &self.records {
+            records.wrote(&obj);
+        }
         let mut record = ReleaseRecord::from_object(&obj)?;
         if let Some(c) = current {
             record.conditions = c.conditions.clone();
@@ -528,7 +608,8 @@ impl Store {
         }
         let body = json!({"apiVersion": API_VERSION, "kind": KIND, "status": status});
         self.written(&record.namespace, &record.name);
-        self.api(&record.namespace)
+        let obj = self
+            .api(&record.namespace)
             .patch_status(
                 &record.name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
@@ -541,6 +622,9 @@ impl Store {
                 action: "status update",
                 source,
             })?;
+        if let Some(records) = &self.records {
+            records.wrote(&obj);
+        }
         Ok(())
     }
 
@@ -550,9 +634,15 @@ impl Store {
     /// The API server fails (a record already gone is fine).
     pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), Error> {
         self.written(namespace, name);
+        let gone = || {
+            if let Some(records) = &self.records {
+                records.deleted(namespace, name);
+            }
+            Ok(())
+        };
         match self.api(namespace).delete(name, &Default::default()).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_missing_resource(&e) => Ok(()),
+            Ok(_) => gone(),
+            Err(e) if is_missing_resource(&e) => gone(),
             Err(source) => Err(Error::Api {
                 namespace: namespace.into(),
                 name: name.into(),

@@ -498,7 +498,8 @@ spec:
             "{r}"
         );
     }
-    // Events say what happened, on the Platform and on the Release.
+    // Events say what happened, on the Platform and on the Release. They
+    // are published after the Platform's status is written: wait for them.
     let events = |ns: &str, kind: &str| {
         c.get_json(&[
             "events",
@@ -513,15 +514,28 @@ spec:
         .map(|e| e["reason"].as_str().unwrap_or("").to_string())
         .collect::<Vec<_>>()
     };
-    let on_release = events(&format!("{prefix}-apps"), "Release");
-    assert!(
-        on_release.iter().any(|r| r == "UpgradeSucceeded"),
-        "{on_release:?}"
+    let apps = format!("{prefix}-apps");
+    wait_for(
+        "an UpgradeSucceeded Event on the Release",
+        Duration::from_secs(30),
+        &ctl,
+        || {
+            events(&apps, "Release")
+                .iter()
+                .any(|r| r == "UpgradeSucceeded")
+                .then_some(())
+        },
     );
-    let on_platform = events(ns, "Platform");
-    assert!(
-        on_platform.iter().any(|r| r == "NewRevision"),
-        "{on_platform:?}"
+    wait_for(
+        "a NewRevision Event on the Platform",
+        Duration::from_secs(30),
+        &ctl,
+        || {
+            events(ns, "Platform")
+                .iter()
+                .any(|r| r == "NewRevision")
+                .then_some(())
+        },
     );
 
     // A commit that does not validate changes nothing and names the file.
@@ -621,6 +635,25 @@ spec:
     assert!(
         stdout.contains(&format!("{ns}/life")) && stdout.contains(&third[..12]),
         "{stdout}"
+    );
+
+    // A Release record deleted by hand is written again by the next
+    // reconcile: the records a run starts from follow the cluster.
+    let apps = format!("{prefix}-apps");
+    c.kubectl_ok(&["-n", &apps, "delete", "release", "app", "--wait=true"]);
+    let requested = request_reconcile(c, ns, "life");
+    wait_for(
+        "the deleted Release written again",
+        Duration::from_secs(60),
+        &ctl,
+        || {
+            let p = platform(c, ns, "life");
+            let app = c.get_json(&["release", "-n", &apps, "app"])?;
+            (p["status"]["lastHandledReconcileAt"] == requested.as_str()
+                && ready(&p)?["status"] == "True"
+                && ready(&app)?["status"] == "True")
+                .then_some(())
+        },
     );
 
     // SIGTERM: exits 0 within the bound.

@@ -258,10 +258,15 @@ spec:
             (cm["data"]["color"] == "blue").then_some(())
         },
     );
-    let events = c.kubectl_ok(&["get", "events.events.k8s.io", "-n", NS, "-o", "json"]);
-    assert!(
-        events.contains("rbac"),
-        "no Event on the Platform: {events}"
+    // Events follow the Platform's status: wait for one.
+    wait_for(
+        "an Event on the Platform",
+        Duration::from_secs(30),
+        &ctl,
+        || {
+            let events = c.kubectl_ok(&["get", "events.events.k8s.io", "-n", NS, "-o", "json"]);
+            events.contains("rbac").then_some(())
+        },
     );
 
     // Nothing the controller asked for was refused.

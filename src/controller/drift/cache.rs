@@ -17,11 +17,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::DynamicObject;
+use kube::api::{DynamicObject, TypeMeta};
 use serde_json::Value;
 
 use super::fields;
 use crate::apply::RECONCILE_ANNOTATION;
+use crate::health::Status;
 
 /// (namespace, name) within one kind.
 pub type Name = (Option<String>, String);
@@ -34,16 +35,27 @@ pub struct Cached {
     pub live: Arc<DynamicObject>,
     /// [`fields::content`] of the whole object.
     pub content: [u8; 32],
+    /// Whether this version of the object is ready (Current): judged once
+    /// as it arrives, not again by every reconcile that finds it unchanged.
+    pub current: bool,
 }
 
 impl Cached {
-    /// The entry for an object as a watch delivered it.
-    pub fn new(mut object: DynamicObject) -> (Name, Cached) {
+    /// The entry for an object of type `types` as a watch delivered it.
+    pub fn new(mut object: DynamicObject, types: &TypeMeta) -> (Name, Cached) {
         let content = fields::content(&object);
+        let current = crate::apply::readiness(&object, types).status == Status::Current;
         slim(&mut object);
         let name = name_of(&object);
         let live = Arc::new(object);
-        (name, Cached { live, content })
+        (
+            name,
+            Cached {
+                live,
+                content,
+                current,
+            },
+        )
     }
 }
 
@@ -85,12 +97,27 @@ fn slim(object: &mut DynamicObject) {
 }
 
 /// The objects of one kind. Cloning shares it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Cache {
+    /// The kind's type, which objects of a list or watch do not carry.
+    types: Arc<TypeMeta>,
     objects: Arc<Mutex<HashMap<Name, Cached>>>,
 }
 
 impl Cache {
+    /// An empty cache of objects of type `types`.
+    pub fn new(types: TypeMeta) -> Self {
+        Self {
+            types: Arc::new(types),
+            objects: Arc::default(),
+        }
+    }
+
+    /// The entry for an object as a watch delivered it.
+    pub fn entry(&self, object: DynamicObject) -> (Name, Cached) {
+        Cached::new(object, &self.types)
+    }
+
     pub fn get(&self, namespace: Option<&str>, name: &str) -> Option<Cached> {
         self.lock()
             .get(&(namespace.map(str::to_string), name.to_string()))
@@ -98,7 +125,7 @@ impl Cache {
     }
 
     pub fn apply(&self, object: DynamicObject) {
-        let (name, cached) = Cached::new(object);
+        let (name, cached) = self.entry(object);
         self.lock().insert(name, cached);
     }
 
@@ -147,11 +174,18 @@ mod tests {
         o
     }
 
+    fn types(api_version: &str, kind: &str) -> TypeMeta {
+        TypeMeta {
+            api_version: api_version.into(),
+            kind: kind.into(),
+        }
+    }
+
     #[test]
     fn an_object_without_status_keeps_its_metadata_and_the_digest_of_its_body() {
         let whole = object("ConfigMap", json!({"data": {"color": "blue"}}));
         let digest = fields::content(&whole);
-        let (name, cached) = Cached::new(whole);
+        let (name, cached) = Cached::new(whole, &types("v1", "ConfigMap"));
         assert_eq!(name, (Some("ns".to_string()), "x".to_string()));
         assert_eq!(cached.content, digest);
         assert_eq!(cached.live.data, json!({}));
@@ -165,21 +199,52 @@ mod tests {
             Some(1)
         );
         // Another body is another digest, though both cached objects look alike.
-        let other = Cached::new(object("ConfigMap", json!({"data": {"color": "red"}}))).1;
+        let other = Cached::new(
+            object("ConfigMap", json!({"data": {"color": "red"}})),
+            &types("v1", "ConfigMap"),
+        )
+        .1;
         assert_ne!(other.content, cached.content);
     }
 
     #[test]
     fn an_object_with_status_keeps_spec_and_status_for_its_health() {
         let body = json!({"spec": {"replicas": 2}, "status": {"readyReplicas": 2}});
-        let (_, cached) = Cached::new(object("Deployment", body.clone()));
+        let (_, cached) = Cached::new(
+            object("Deployment", body.clone()),
+            &types("apps/v1", "Deployment"),
+        );
         assert_eq!(cached.live.data, body);
         assert!(cached.live.metadata.managed_fields.is_none());
     }
 
+    /// Readiness is judged as the object arrives, by the rules of its kind.
+    #[test]
+    fn each_entry_says_whether_its_version_is_ready() {
+        let deployment = types("apps/v1", "Deployment");
+        let rolled_out = json!({
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                       "readyReplicas": 2, "availableReplicas": 2},
+        });
+        let mut ready = object("Deployment", rolled_out);
+        ready.metadata.generation = Some(1);
+        assert!(Cached::new(ready, &deployment).1.current);
+        let rolling = json!({
+            "spec": {"replicas": 2},
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 1,
+                       "readyReplicas": 1, "availableReplicas": 1},
+        });
+        let mut not_yet = object("Deployment", rolling);
+        not_yet.metadata.generation = Some(1);
+        assert!(!Cached::new(not_yet, &deployment).1.current);
+        let config = Cached::new(object("ConfigMap", json!({})), &types("v1", "ConfigMap"));
+        assert!(config.1.current);
+    }
+
     #[test]
     fn a_relist_replaces_the_entries() {
-        let cache = Cache::default();
+        let cache = Cache::new(types("v1", "ConfigMap"));
         cache.apply(object("ConfigMap", json!({})));
         assert!(cache.get(Some("ns"), "x").is_some());
         cache.replace(HashMap::new());
