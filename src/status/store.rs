@@ -325,7 +325,8 @@ impl Store {
         Ok(())
     }
 
-    /// Reads every release with one list; [`Store::get`] and
+    /// Reads every release with one list (or, for a store with
+    /// [`Records`], from the watch's memory); [`Store::get`] and
     /// [`Store::list`] answer from it until the release is written. A list
     /// that fails is not an error: each release is then read on its own.
     /// Once a store has listed, later calls keep that list: what changed
