@@ -141,7 +141,7 @@ impl Context {
     }
 
     /// A context around a store made earlier (one that may have listed the
-    /// releases already, see [`Store::prefetch`]).
+    /// releases already, see [`Store::prepare`]).
     pub fn with_store(clients: Clients, store: Store, options: Options) -> Self {
         Context {
             resolver: Resolver::new(clients.objects.clone()),

@@ -331,7 +331,7 @@ impl Store {
     /// that fails is not an error: each release is then read on its own.
     /// Once a store has listed, later calls keep that list: what changed
     /// since is what this store wrote, and it knows which those are.
-    pub async fn prefetch(&self) {
+    async fn prefetch(&self) {
         if self.listed().is_some() {
             return;
         }
